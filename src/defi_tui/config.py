@@ -1,0 +1,422 @@
+"""Settings: CLI flags > environment > ``.env`` > defaults, validated once at start.
+
+Every option lives in one table (:data:`OPTIONS`) that builds the argument
+parser, the ``--help`` text and the validation, so a flag, its environment
+name and its default can never drift apart. A bad value raises
+:class:`ConfigError` with one line naming the flag or variable, the value and
+what is allowed; the front ends turn it into exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from dotenv import dotenv_values, find_dotenv
+
+SINK_CHOICES = ("auto", "local", "deltastream", "kafka")
+FORMAT_CHOICES = ("text", "jsonl")
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message is one line meant for the user."""
+
+
+class Secret:
+    """A value that never shows itself in ``str``, ``repr``, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs, validated. Built by :func:`load_settings`."""
+
+    normal_interval: float = 5.0
+    """Seconds between normal ticks (NORMAL_TRAFFIC_INTERVAL)."""
+    attack_interval: float = 120.0
+    """Seconds between scheduled attacks (ATTACK_INTERVAL)."""
+    attack_step_delay: float = 1.0
+    """Seconds between the five steps of an attack (ATTACK_STEP_DELAY)."""
+    duration: float = 0.0
+    """Total seconds to run; 0 runs until stopped (DURATION)."""
+    sink: str = "local"
+    """The sink to publish to, with ``auto`` already resolved (SINK)."""
+    seed: int = 0
+    """RNG seed; the same seed and schedule give the same records (SEED)."""
+    seed_given: bool = False
+    """Whether the seed came from the user rather than being drawn at random."""
+    store_name: str = "kafka_store"
+    """DeltaStream store holding the entities (STORE_NAME)."""
+    deltastream_token: Secret | None = None
+    """DeltaStream API token (DELTASTREAM_TOKEN); never printed."""
+    deltastream_org_id: str | None = None
+    """DeltaStream organization id, a UUID (DELTASTREAM_ORG_ID)."""
+    deltastream_server_url: str | None = None
+    """DeltaStream API base URL; None means the SDK's default (DELTASTREAM_SERVER_URL)."""
+    deltastream_database_name: str | None = None
+    """Database to ``USE`` before anything else (DELTASTREAM_DATABASE_NAME)."""
+    kafka_bootstrap_servers: str | None = None
+    """Kafka bootstrap servers for the kafka sink (KAFKA_BOOTSTRAP_SERVERS)."""
+    record: Path | None = None
+    """Append every record to this JSONL file (--record)."""
+    rate: float | None = None
+    """Load mode: target records per second, 0 as fast as possible (--rate)."""
+    count: int | None = None
+    """Load mode: stop after exactly this many records (--count)."""
+    output_format: str = "text"
+    """Console output: ``text`` like the original example, or ``jsonl`` records (--format)."""
+    buffer_size: int = 100_000
+    """Records a sink may hold while its target is slow or down (BUFFER_SIZE)."""
+    flush_timeout: float = 10.0
+    """Seconds a stop waits for pending records to be delivered (FLUSH_TIMEOUT)."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Options that sinks or front ends add to the table, by field name."""
+
+    @property
+    def load_mode(self) -> bool:
+        """Whether records are paced by count/rate instead of the tick clock."""
+        return self.rate is not None or self.count is not None
+
+    @property
+    def effective_step_delay(self) -> float:
+        """Attack step spacing: none in load mode, where pacing is by record count."""
+        return 0.0 if self.load_mode else self.attack_step_delay
+
+
+# --- value parsers: each takes the raw text and returns the value or raises ValueError(why)
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("is not a number") from None
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError("is not a finite number")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds > 0."""
+    value = _number(text)
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def non_negative_seconds(text: str) -> float:
+    """A finite number of seconds >= 0."""
+    value = _number(text)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number > 0."""
+    try:
+        value = int(text.strip().replace("_", ""))
+    except ValueError:
+        raise ValueError("is not a whole number") from None
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def seed_value(text: str) -> int:
+    """A whole number >= 0."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError("is not a whole number") from None
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    """One of a fixed set of words, compared case-insensitively."""
+
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in allowed:
+            raise ValueError("is not one of the choices")
+        return value
+
+    return parse
+
+
+def text_value(text: str) -> str:
+    """Any non-empty text."""
+    if not text.strip():
+        raise ValueError("is empty")
+    return text.strip()
+
+
+def uuid_text(text: str) -> str:
+    """A UUID such as 123e4567-e89b-12d3-a456-426614174000."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        raise ValueError("is not a UUID") from None
+
+
+def writable_file(text: str) -> Path:
+    """A file that can be created or appended to."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise ValueError("is a directory")
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"cannot be written ({exc.strerror or exc})") from None
+    return path
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: where it comes from, how it is parsed, what ``--help`` says."""
+
+    name: str
+    """Field of :class:`Settings` (or key of ``Settings.extra``)."""
+    flag: str
+    env: str | None
+    parse: Callable[[str], Any]
+    allowed: str
+    """What is allowed, in words: the tail of every error about this option."""
+    help: str
+    default: Any = None
+    secret: bool = False
+    metavar: str | None = None
+    is_switch: bool = False
+    """A flag without a value (``--yes``); only settable on the command line."""
+
+
+OPTIONS: list[Option] = [
+    Option("normal_interval", "--normal-interval", "NORMAL_TRAFFIC_INTERVAL", positive_seconds,
+           "a number of seconds > 0 (fractions allowed)", "seconds between normal ticks", 5.0,
+           metavar="SECONDS"),
+    Option("attack_interval", "--attack-interval", "ATTACK_INTERVAL", positive_seconds,
+           "a number of seconds > 0", "seconds between scheduled flash-loan attacks", 120.0,
+           metavar="SECONDS"),
+    Option("attack_step_delay", "--attack-step-delay", "ATTACK_STEP_DELAY", non_negative_seconds,
+           "a number of seconds >= 0", "seconds between the five steps of an attack", 1.0,
+           metavar="SECONDS"),
+    Option("duration", "--duration", "DURATION", non_negative_seconds,
+           "a number of seconds >= 0 (0 runs until stopped)", "total seconds to run, 0 = until stopped",
+           0.0, metavar="SECONDS"),
+    Option("sink", "--sink", "SINK", choice(*SINK_CHOICES), "one of " + ", ".join(SINK_CHOICES),
+           "where records go: auto picks deltastream with credentials, kafka with bootstrap "
+           "servers, else local", "auto"),
+    Option("seed", "--seed", "SEED", seed_value, "a whole number >= 0",
+           "RNG seed for a reproducible stream (random if unset; printed at start)", None),
+    Option("store_name", "--store", "STORE_NAME", text_value, "a non-empty store name",
+           "DeltaStream store holding the entities", "kafka_store", metavar="NAME"),
+    Option("deltastream_token", "--deltastream-token", "DELTASTREAM_TOKEN", text_value,
+           "a non-empty API token", "DeltaStream API token (prefer the environment)", None,
+           secret=True, metavar="TOKEN"),
+    Option("deltastream_org_id", "--deltastream-org-id", "DELTASTREAM_ORG_ID", uuid_text,
+           "a UUID such as 123e4567-e89b-12d3-a456-426614174000", "DeltaStream organization id",
+           None, metavar="UUID"),
+    Option("deltastream_server_url", "--deltastream-server-url", "DELTASTREAM_SERVER_URL",
+           text_value, "a URL", "DeltaStream API base URL (default: the SDK's production URL)",
+           None, metavar="URL"),
+    Option("deltastream_database_name", "--deltastream-database", "DELTASTREAM_DATABASE_NAME",
+           text_value, "a database name", "DeltaStream database to USE before anything else", None,
+           metavar="NAME"),
+    Option("kafka_bootstrap_servers", "--kafka-bootstrap-servers", "KAFKA_BOOTSTRAP_SERVERS",
+           text_value, "host:port[,host:port...]", "Kafka cluster for the kafka sink", None,
+           metavar="HOSTS"),
+    Option("record", "--record", "RECORD_FILE", writable_file, "a file path that can be written",
+           "append every record to FILE as JSON lines {\"topic\": ..., \"record\": {...}}", None,
+           metavar="FILE"),
+    Option("rate", "--rate", "RATE", non_negative_seconds, "a number of records per second >= 0",
+           "load mode: target records per second, 0 = as fast as possible", None, metavar="N"),
+    Option("count", "--count", "COUNT", positive_int, "a whole number > 0",
+           "load mode: stop after exactly N records", None, metavar="N"),
+    Option("output_format", "--format", "OUTPUT_FORMAT", choice(*FORMAT_CHOICES),
+           "one of " + ", ".join(FORMAT_CHOICES),
+           "console output: text (banners, dots) or jsonl (records only on stdout)", "text"),
+    Option("buffer_size", "--buffer-size", "BUFFER_SIZE", positive_int, "a whole number > 0",
+           "records a sink holds while its target is slow or down; overflow is counted as dropped",
+           100_000, metavar="N"),
+    Option("flush_timeout", "--flush-timeout", "FLUSH_TIMEOUT", non_negative_seconds,
+           "a number of seconds >= 0", "seconds a stop waits for pending records", 10.0,
+           metavar="SECONDS"),
+]
+"""Every option of both front ends. Sinks add theirs with :func:`register_option`."""
+
+
+def register_option(option: Option) -> None:
+    """Add an option (a sink's own settings); its value lands in ``Settings.extra``."""
+    if any(o.name == option.name or o.flag == option.flag for o in OPTIONS):
+        raise ValueError(f"option {option.name} / {option.flag} is already registered")
+    OPTIONS.append(option)
+
+
+_SETTINGS_FIELDS = set(Settings.__dataclass_fields__)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse prints usage plus an error; we want one line and our own exit path."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The argument parser for a front end, built from :data:`OPTIONS`."""
+    parser = _OneLineParser(
+        prog=prog,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Flags override environment variables, which override a .env file in the "
+        "working directory, which overrides the defaults.",
+    )
+    for opt in OPTIONS:
+        where = f"[env {opt.env}]" if opt.env else ""
+        default = "" if opt.default is None or opt.secret else f" (default: {_show(opt.default)})"
+        if opt.is_switch:
+            parser.add_argument(opt.flag, dest=opt.name, action="store_true", default=None,
+                                help=f"{opt.help}{default}")
+        else:
+            parser.add_argument(opt.flag, dest=opt.name, default=None, metavar=opt.metavar,
+                                help=f"{opt.help}{default} {where}".strip())
+    return parser
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _describe(opt: Option, source: str, raw: str) -> str:
+    shown = "********" if opt.secret else raw
+    return f"{source}={shown!r}"
+
+
+def load_settings(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    prog: str = "defi-event-generator",
+    description: str = "",
+    dotenv: bool = True,
+) -> Settings:
+    """Build and validate the settings of one run.
+
+    Args:
+        argv: command-line arguments (without the program name).
+        environ: environment; ``os.environ`` when None.
+        prog: program name for ``--help``.
+        description: ``--help`` description.
+        dotenv: read a ``.env`` found from the working directory.
+
+    Raises:
+        ConfigError: a value is invalid (one line, naming it).
+    """
+    parser = build_parser(prog, description)
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    env = dict(os.environ if environ is None else environ)
+    file_values: dict[str, str] = {}
+    if dotenv:
+        path = find_dotenv(usecwd=True)
+        if path:
+            file_values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for opt in OPTIONS:
+        flag_value = getattr(args, opt.name)
+        if opt.is_switch:
+            values[opt.name] = bool(flag_value)
+            continue
+        raw: str | None
+        if flag_value is not None:
+            raw, source = flag_value, opt.flag
+        elif opt.env and opt.env in env and env[opt.env] != "":
+            raw, source = env[opt.env], opt.env
+        elif opt.env and opt.env in file_values and file_values[opt.env] != "":
+            raw, source = file_values[opt.env], f"{opt.env} (.env)"
+        else:
+            raw, source = None, ""
+        if raw is None:
+            values[opt.name] = opt.default
+            continue
+        try:
+            value = opt.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{_describe(opt, source, raw)} {exc}; allowed: {opt.allowed}"
+            ) from None
+        values[opt.name] = Secret(value) if opt.secret else value
+        sources[opt.name] = source
+
+    values["sink"] = _resolve_sink(values, sources)
+    seed = values.pop("seed")
+    values["seed_given"] = seed is not None
+    values["seed"] = seed if seed is not None else random.SystemRandom().randrange(2**32)
+    if values.get("count") is not None and values.get("rate") is None:
+        values["rate"] = 0.0
+
+    core = {k: v for k, v in values.items() if k in _SETTINGS_FIELDS}
+    extra = {k: v for k, v in values.items() if k not in _SETTINGS_FIELDS}
+    return Settings(**core, extra=extra)
+
+
+def _resolve_sink(values: dict[str, Any], sources: dict[str, str]) -> str:
+    sink: str = values["sink"]
+    token, org = values["deltastream_token"], values["deltastream_org_id"]
+    bootstrap = values["kafka_bootstrap_servers"]
+    if sink == "auto":
+        if token is not None or org is not None:
+            sink = "deltastream"
+        elif bootstrap is not None:
+            sink = "kafka"
+        else:
+            sink = "local"
+        why = "credentials are set"
+    else:
+        why = f"{sources.get('sink', 'SINK')}={sink!r}"
+    if sink == "deltastream":
+        for name, env in (("deltastream_token", "DELTASTREAM_TOKEN"),
+                          ("deltastream_org_id", "DELTASTREAM_ORG_ID")):
+            if values[name] is None:
+                raise ConfigError(
+                    f"{env} is not set but the deltastream sink needs it ({why}); "
+                    "allowed: set both DELTASTREAM_TOKEN and DELTASTREAM_ORG_ID, or use SINK=local"
+                )
+    if sink == "kafka" and bootstrap is None:
+        raise ConfigError(
+            f"KAFKA_BOOTSTRAP_SERVERS is not set but the kafka sink needs it ({why}); "
+            "allowed: host:port[,host:port...], or use SINK=local"
+        )
+    return sink
