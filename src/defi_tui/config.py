@@ -83,6 +83,11 @@ class Settings:
     """Database to ``USE`` before anything else (DELTASTREAM_DATABASE_NAME)."""
     kafka_bootstrap_servers: str | None = None
     """Kafka bootstrap servers for the kafka sink (KAFKA_BOOTSTRAP_SERVERS)."""
+    kafka_properties: Mapping[str, str | Secret] = field(default_factory=dict)
+    """Every other librdkafka property, by its dotted name: ``KAFKA_*`` variables and
+    ``--kafka-config`` FILE. Values of secret-looking names are :class:`Secret`."""
+    kafka_property_sources: Mapping[str, str] = field(default_factory=dict)
+    """Where each Kafka property came from (a variable, or file and line), for error messages."""
     record: Path | None = None
     """Append every record to this JSONL file (--record)."""
     rate: float | None = None
@@ -198,6 +203,48 @@ def writable_file(text: str) -> Path:
     except OSError as exc:
         raise ValueError(f"cannot be written ({exc.strerror or exc})") from None
     return path
+
+
+def readable_file(text: str) -> Path:
+    """An existing file that can be read."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise ValueError("is a directory")
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
+    return path
+
+
+_TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+MAX_TOPIC_NAME = 249
+"""Kafka's limit on the length of a topic name."""
+
+
+def topic_name(text: str) -> str:
+    """A Kafka topic name: letters, digits, '.', '_' and '-', at most 249 of them."""
+    value = text.strip()
+    if not value:
+        raise ValueError("is empty")
+    if not set(value) <= _TOPIC_CHARS:
+        raise ValueError("has characters Kafka does not allow in a topic name")
+    if len(value) > MAX_TOPIC_NAME:
+        raise ValueError(f"is longer than {MAX_TOPIC_NAME} characters")
+    if value in (".", ".."):
+        raise ValueError("is not a usable topic name")
+    return value
+
+
+def topic_prefix(text: str) -> str:
+    """The start of a topic name: the characters a topic name allows."""
+    value = text.strip()
+    if not set(value) <= _TOPIC_CHARS:
+        raise ValueError("has characters Kafka does not allow in a topic name")
+    if len(value) > MAX_TOPIC_NAME - 1:
+        raise ValueError(f"is longer than {MAX_TOPIC_NAME - 1} characters")
+    return value
 
 
 @dataclass(frozen=True)
@@ -399,6 +446,89 @@ OPTIONS: list[Option] = [
         10.0,
         metavar="SECONDS",
     ),
+    # --- Kafka sink. Every other librdkafka property comes from KAFKA_* variables or the
+    # properties file (see kafka_properties below); these env names are not passed through.
+    Option(
+        "kafka_config",
+        "--kafka-config",
+        "KAFKA_CONFIG_FILE",
+        readable_file,
+        "a readable properties file (name=value lines)",
+        "librdkafka properties file (java-properties style: security.protocol=SASL_SSL, ...); "
+        "KAFKA_* variables override it",
+        None,
+        metavar="FILE",
+    ),
+    Option(
+        "topic_prefix",
+        "--topic-prefix",
+        "KAFKA_TOPIC_PREFIX",
+        topic_prefix,
+        "letters, digits, '.', '_' and '-'",
+        "kafka sink: put PREFIX in front of every topic name",
+        "",
+        metavar="PREFIX",
+    ),
+    Option(
+        "topic_transactions",
+        "--topic-transactions",
+        "KAFKA_TOPIC_TRANSACTIONS",
+        topic_name,
+        "a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)",
+        "kafka sink: topic for on-chain transactions",
+        "onchain_transactions",
+        metavar="NAME",
+    ),
+    Option(
+        "topic_prices",
+        "--topic-prices",
+        "KAFKA_TOPIC_PRICES",
+        topic_name,
+        "a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)",
+        "kafka sink: topic for DEX prices",
+        "dex_prices",
+        metavar="NAME",
+    ),
+    Option(
+        "topic_mempool",
+        "--topic-mempool",
+        "KAFKA_TOPIC_MEMPOOL",
+        topic_name,
+        "a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)",
+        "kafka sink: topic for mempool gas samples",
+        "mempool_data",
+        metavar="NAME",
+    ),
+    Option(
+        "topic_partitions",
+        "--topic-partitions",
+        "KAFKA_TOPIC_PARTITIONS",
+        positive_int,
+        "a whole number > 0",
+        "kafka sink: partitions of topics it creates",
+        3,
+        metavar="N",
+    ),
+    Option(
+        "topic_replication_factor",
+        "--topic-replication-factor",
+        "KAFKA_TOPIC_REPLICATION_FACTOR",
+        positive_int,
+        "a whole number > 0",
+        "kafka sink: replication factor of topics it creates",
+        1,
+        metavar="N",
+    ),
+    Option(
+        "kafka_setup_timeout",
+        "--kafka-setup-timeout",
+        "KAFKA_SETUP_TIMEOUT",
+        positive_seconds,
+        "a number of seconds > 0",
+        "kafka sink: longest wait for the cluster to list and create topics before producing",
+        10.0,
+        metavar="SECONDS",
+    ),
 ]
 """Every option of both front ends. Sinks add theirs with :func:`register_option`."""
 
@@ -519,6 +649,7 @@ def load_settings(
         values[opt.name] = Secret(value) if opt.secret else value
         sources[opt.name] = source
 
+    _collect_kafka_properties(values, sources, env, file_values)
     values["sink"] = _resolve_sink(values, sources)
     seed = values.pop("seed")
     values["seed_given"] = seed is not None
@@ -561,3 +692,206 @@ def _resolve_sink(values: dict[str, Any], sources: dict[str, str]) -> str:
             "allowed: host:port[,host:port...], or use SINK=local"
         )
     return sink
+
+
+# --- Kafka client properties: KAFKA_* variables and a properties file
+
+KAFKA_ENV_PREFIX = "KAFKA_"
+KAFKA_SHELL_VARIABLES = frozenset({"KAFKA_HOME", "KAFKA_OPTS"})
+"""Variables of Kafka's own scripts (as is any ``KAFKA_*_OPTS``): never client properties."""
+_SECRET_WORDS = ("password", "secret", "key", "token", "credential")
+_SECRET_PROPERTIES = frozenset({"sasl.oauthbearer.config", "sasl.jaas.config"})
+_PROPERTY_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+MASK = "********"
+
+
+def is_secret_property(name: str) -> bool:
+    """Whether a Kafka property's value must never be shown (passwords, keys, secrets)."""
+    lowered = name.lower()
+    return lowered in _SECRET_PROPERTIES or any(word in lowered for word in _SECRET_WORDS)
+
+
+def kafka_property_name(variable: str) -> str:
+    """The librdkafka property a ``KAFKA_*`` variable sets.
+
+    As in Confluent's container images: after the prefix, ``_`` stands for
+    ``.``, ``__`` for ``_`` and ``___`` for ``-``; ``KAFKA_SASL_USERNAME`` sets
+    ``sasl.username``.
+    """
+    rest = variable[len(KAFKA_ENV_PREFIX) :].lower()
+    return (
+        rest.replace("___", "\0")
+        .replace("__", "\1")
+        .replace("_", ".")
+        .replace("\0", "-")
+        .replace("\1", "_")
+    )
+
+
+def shown_kafka_properties(settings: Settings) -> dict[str, str]:
+    """The Kafka properties of a run as they may be displayed: secrets masked."""
+    return {
+        name: MASK if isinstance(value, Secret) else value
+        for name, value in settings.kafka_properties.items()
+    }
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every occurrence of a secret value replaced by a mask."""
+    for value in sorted(set(secrets), key=len, reverse=True):
+        if len(value) >= 4:
+            text = text.replace(value, MASK)
+        elif value:
+            # A very short secret is only masked where it stands alone in quotes,
+            # or every matching letter of the message would go.
+            text = text.replace(f'"{value}"', f'"{MASK}"').replace(f"'{value}'", f"'{MASK}'")
+    return text
+
+
+_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+
+
+def _unescape(text: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            if nxt == "u" and i + 6 <= len(text):
+                try:
+                    out.append(chr(int(text[i + 2 : i + 6], 16)))
+                    i += 6
+                    continue
+                except ValueError:
+                    pass
+            out.append(_ESCAPES.get(nxt, nxt))
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _split_property(line: str) -> tuple[str, str]:
+    # The name ends at the first unescaped '=', ':' or blank; one '=' or ':'
+    # (with blanks around it) separates it from the value.
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch in "=: \t\f":
+            break
+        i += 1
+    key = line[:i]
+    rest = line[i:].lstrip(" \t\f")
+    if rest[:1] in ("=", ":"):
+        rest = rest[1:].lstrip(" \t\f")
+    return _unescape(key), _unescape(rest)
+
+
+def _continues(line: str) -> bool:
+    return (len(line) - len(line.rstrip("\\"))) % 2 == 1
+
+
+def read_properties(path: Path) -> list[tuple[int, str, str]]:
+    """Read a java-properties file: ``(line number, name, value)`` per property.
+
+    Blank lines and ``#`` / ``!`` comments are skipped, a line ending in a
+    backslash continues on the next, ``name=value``, ``name: value`` and
+    ``name value`` all work. Error messages give line numbers, never values.
+
+    Raises:
+        ValueError: the file cannot be read, or a line is not a property.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ValueError("is not UTF-8 text") from None
+    lines = text.splitlines()
+    entries: list[tuple[int, str, str]] = []
+    i = 0
+    while i < len(lines):
+        number = i + 1
+        line = lines[i].lstrip(" \t\f")
+        i += 1
+        if not line or line[0] in "#!":
+            continue
+        while _continues(line) and i < len(lines):
+            line = line[:-1] + lines[i].lstrip(" \t\f")
+            i += 1
+        if _continues(line):
+            line = line[:-1]
+        name, value = _split_property(line)
+        if not name:
+            raise ValueError(f"line {number} has no property name")
+        if not set(name) <= _PROPERTY_NAME:
+            raise ValueError(f"line {number} does not start with a property name")
+        if not value.strip():
+            raise ValueError(f"line {number}: property {name!r} has no value")
+        entries.append((number, name, value.strip()))
+    return entries
+
+
+def _collect_kafka_properties(
+    values: dict[str, Any],
+    sources: dict[str, str],
+    env: Mapping[str, str],
+    dotenv_file: Mapping[str, str],
+) -> None:
+    """Gather librdkafka properties: ``.env`` < ``--kafka-config`` FILE < environment.
+
+    ``bootstrap.servers`` from the file fills ``kafka_bootstrap_servers`` unless
+    a flag or a variable set it; the options' own ``KAFKA_*`` names and Kafka's
+    shell variables are not properties.
+    """
+    options = {opt.env for opt in OPTIONS if opt.env}
+    props: dict[str, str] = {}
+    where: dict[str, str] = {}
+
+    def from_variables(variables: Mapping[str, str], label: str) -> None:
+        for variable, raw in variables.items():
+            if (
+                not variable.startswith(KAFKA_ENV_PREFIX)
+                or variable in options
+                or variable in KAFKA_SHELL_VARIABLES
+                or variable.endswith("_OPTS")
+                or raw == ""
+            ):
+                continue
+            name = kafka_property_name(variable)
+            if name:
+                props[name] = raw
+                where[name] = variable + label
+
+    from_variables(dotenv_file, " (.env)")
+    path: Path | None = values.get("kafka_config")
+    if path is not None:
+        source = sources.get("kafka_config", "--kafka-config")
+        try:
+            entries = read_properties(path)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{source}={str(path)!r} {exc}; allowed: a properties file of name=value "
+                "lines with librdkafka property names, '#' comments"
+            ) from None
+        for number, name, value in entries:
+            props[name] = value
+            where[name] = f"{path} line {number}"
+    from_variables(env, "")
+
+    bootstrap = props.pop("bootstrap.servers", None)
+    bootstrap_where = where.pop("bootstrap.servers", None)
+    given = sources.get("kafka_bootstrap_servers")
+    # Only the file can supply it here (the variable is an option); it beats .env.
+    if bootstrap is not None and (given is None or given.endswith("(.env)")):
+        values["kafka_bootstrap_servers"] = bootstrap
+        sources["kafka_bootstrap_servers"] = bootstrap_where or "--kafka-config"
+    values["kafka_properties"] = {
+        name: Secret(value) if is_secret_property(name) else value for name, value in props.items()
+    }
+    values["kafka_property_sources"] = where
