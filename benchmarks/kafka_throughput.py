@@ -1,0 +1,192 @@
+"""Unthrottled load into librdkafka's mock cluster, next to the client's own limit.
+
+Three measurements per round, each into a fresh mock cluster (3 brokers on
+127.0.0.1) whose topics exist beforehand:
+
+- plain: a bare ``Producer.produce`` loop with the kafka sink's producer
+  settings (idempotence, queue size, delivery-report callback that counts),
+  sending pre-serialized values taken from the simulator's own records (same
+  sizes), no key, to one topic; what this client can do from Python;
+- engine: ``defi-event-generator --sink kafka --rate 0 --count N`` in
+  process: the real Engine and simulator generating, the Kafka sink
+  serializing, keying, producing and counting delivery reports;
+- sink: the same records generated beforehand and handed to the sink in the
+  engine's batch size, to show the sink's own cost.
+
+Rates count delivery-confirmed records over the time from the first record
+to the last confirmation. Rounds alternate so that a noisy machine slows all
+three alike; medians and ratios are printed.
+
+    uv run python benchmarks/kafka_throughput.py [--records N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import statistics
+import sys
+import time
+from typing import Any
+
+from confluent_kafka import Producer
+
+from defi_tui.config import Settings
+from defi_tui.engine import LOAD_BATCH, Engine
+from defi_tui.events import TOPICS, Record
+from defi_tui.simulator import Simulator
+from defi_tui.sinks.kafka import KafkaSink, client_properties, encode_values
+
+PLAIN_TOPIC = "plain_baseline"
+
+
+class MockCluster:
+    """A librdkafka mock cluster, alive while this object is."""
+
+    def __init__(self, brokers: int = 3) -> None:
+        self._client = Producer({"test.mock.num.brokers": brokers, "log_level": 0})
+        metadata = self._client.list_topics(timeout=10)
+        self.bootstrap = ",".join(f"{b.host}:{b.port}" for b in metadata.brokers.values())
+        # The mock cluster creates topics on first produce; do it now so the
+        # measured runs find them (its admin API cannot create topics).
+        for topic in (*TOPICS, PLAIN_TOPIC):
+            self._client.produce(topic, b"{}")
+        self._client.flush(10)
+
+
+def settings_for(cluster: MockCluster, n: int) -> Settings:
+    return Settings(
+        sink="kafka",
+        kafka_bootstrap_servers=cluster.bootstrap,
+        seed=7,
+        seed_given=True,
+        rate=0.0,
+        count=n,
+        extra={"kafka_setup_timeout": 5.0},
+    )
+
+
+def sample_values(n: int) -> list[bytes]:
+    """Pre-serialized values with the sizes of the engine's records (same mix)."""
+    sim = Simulator(7)
+    records: list[Record] = []
+    while len(records) < n:
+        for tick in sim.normal_ticks(1000, 1_767_225_600_000):
+            records.extend(tick)
+    return [v.encode() for v in encode_values(records[:n])]
+
+
+def plain(n: int, values: list[bytes]) -> float:
+    """A bare produce loop with the sink's producer settings: delivered records/s."""
+    cluster = MockCluster()
+    settings = settings_for(cluster, n)
+    delivered = 0
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        nonlocal delivered
+        if err is None:
+            delivered += 1
+
+    producer = Producer(
+        {
+            **client_properties(settings),
+            "enable.idempotence": "true",
+            "queue.buffering.max.messages": settings.buffer_size,
+            "on_delivery": on_delivery,
+        }
+    )
+    produce, poll = producer.produce, producer.poll
+    pool = itertools.cycle(values)
+    start = time.perf_counter()
+    for i in range(n):
+        value = next(pool)
+        while True:
+            try:
+                produce(PLAIN_TOPIC, value)
+                break
+            except BufferError:
+                poll(0.005)
+        if not i & 1023:
+            poll(0)
+    producer.flush(60)
+    elapsed = time.perf_counter() - start
+    assert delivered == n, f"plain loop delivered {delivered} of {n}"
+    return n / elapsed
+
+
+def engine(n: int) -> float:
+    """The real engine into the kafka sink: delivered records/s."""
+    cluster = MockCluster()
+    settings = settings_for(cluster, n)
+    sink = KafkaSink(settings)
+    run = Engine(settings, sink)
+    start = time.perf_counter()
+    summary = asyncio.run(run.run())
+    elapsed = time.perf_counter() - start
+    assert summary.total.delivered == n, summary.total
+    return n / elapsed
+
+
+def sink_only(n: int) -> float:
+    """Records generated beforehand, published in the engine's batches: delivered records/s."""
+    cluster = MockCluster()
+    settings = settings_for(cluster, n)
+    sim = Simulator(7)
+    records: list[Record] = []
+    while len(records) < n:
+        for tick in sim.normal_ticks(1000, 1_767_225_600_000):
+            records.extend(tick)
+    del records[n:]
+
+    async def go() -> float:
+        sink = KafkaSink(settings)
+        await sink.open()
+        start = time.perf_counter()
+        for i in range(0, n, LOAD_BATCH):
+            await sink.publish(records[i : i + LOAD_BATCH])
+            await asyncio.sleep(0)
+        left = await sink.flush(60)
+        elapsed = time.perf_counter() - start
+        await sink.close()
+        assert left == 0 and sum(c.delivered for c in sink.tracker.counters.values()) == n
+        return n / elapsed
+
+    return asyncio.run(go())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    n = args.records
+    values = sample_values(30_000)
+    size = sum(map(len, values)) / len(values)
+
+    rates: dict[str, list[float]] = {"plain": [], "engine": [], "sink": []}
+    for i in range(args.rounds):
+        rates["plain"].append(plain(n, values))
+        rates["engine"].append(engine(n))
+        rates["sink"].append(sink_only(n))
+        print(
+            f"round {i + 1}: "
+            + "  ".join(f"{name} {r[-1]:,.0f}/s" for name, r in rates.items()),
+            file=sys.stderr,
+        )
+    p, e, s = (statistics.median(rates[k]) for k in ("plain", "engine", "sink"))
+    print(f"records per run:                         {n:,} (median of {args.rounds} rounds)")
+    print(f"mean value size:                         {size:.0f} bytes")
+    print(f"plain Producer.produce loop:             {p:>10,.0f} records/s delivered")
+    print(
+        f"engine -> kafka sink (--rate 0):         {e:>10,.0f} records/s delivered"
+        f"  ({e / p:.0%} of plain)"
+    )
+    print(
+        f"kafka sink alone (records pre-built):    {s:>10,.0f} records/s delivered"
+        f"  ({s / p:.0%} of plain)"
+    )
+
+
+if __name__ == "__main__":
+    main()
