@@ -170,8 +170,7 @@ def main() -> None:
         rates["engine"].append(engine(n))
         rates["sink"].append(sink_only(n))
         print(
-            f"round {i + 1}: "
-            + "  ".join(f"{name} {r[-1]:,.0f}/s" for name, r in rates.items()),
+            f"round {i + 1}: " + "  ".join(f"{name} {r[-1]:,.0f}/s" for name, r in rates.items()),
             file=sys.stderr,
         )
     p, e, s = (statistics.median(rates[k]) for k in ("plain", "engine", "sink"))

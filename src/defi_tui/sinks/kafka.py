@@ -89,6 +89,8 @@ WAIT_POLL = 0.05
 """Longest single off-loop poll while waiting for room or a flush (seconds)."""
 PROBE_BACKOFF = (0.5, 30.0)
 """First and longest pause between reachability checks while retrying (seconds)."""
+PROBE_TIMEOUT = 1.0
+"""Longest wait of one reachability check (seconds)."""
 CLOSE_WAIT = 2.0
 """How long ``close`` waits for the client's threads to finish (seconds)."""
 
@@ -96,6 +98,17 @@ _TIMEOUTS = frozenset(
     {KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT, KafkaError._TIMED_OUT_QUEUE}
 )
 _PROPERTY_IN_ERROR = re.compile(r'property:? "([^"]+)"')
+_ALIASES = {
+    "queue.buffering.max.ms": ("linger.ms",),
+    "request.required.acks": ("acks",),
+    "message.send.max.retries": ("retries",),
+    "message.timeout.ms": ("delivery.timeout.ms",),
+    "compression.codec": ("compression.type",),
+    "sasl.mechanisms": ("sasl.mechanism",),
+    "max.in.flight.requests.per.connection": ("max.in.flight",),
+    "bootstrap.servers": ("metadata.broker.list",),
+}
+"""librdkafka names its canonical property in errors; users often set an alias."""
 
 
 @dataclass(frozen=True)
@@ -207,7 +220,11 @@ def describe_config_error(settings: Settings, exc: BaseException) -> str:
     if not match:
         return f"the Kafka client refused its configuration: {text}"
     name = match.group(1)
-    source = settings.kafka_property_sources.get(name)
+    sources = settings.kafka_property_sources
+    for alias in _ALIASES.get(name, ()):
+        if name not in sources and alias in sources:
+            name = alias
+    source = sources.get(name)
     where = f"{name} (from {source})" if source else name
     hint = "a property librdkafka knows (its CONFIGURATION.md), with a valid value"
     if name == "sasl.jaas.config":
@@ -461,9 +478,13 @@ class KafkaSink(Sink):
         return i
 
     async def _wait_for_room(self) -> bool:
-        """Backpressure: wait while deliveries progress; False once they have stalled."""
+        """Backpressure: wait while deliveries progress; False once they have stalled.
+
+        With the cluster down (retrying) nothing will make room soon: the
+        overflow is dropped at once instead of holding the generator up.
+        """
         self._drain()
-        if self._stalled:
+        if self._stalled or self._state.state is not ConnectionState.CONNECTED:
             return False
         deadline = time.monotonic() + STALL_SECONDS
         while True:
@@ -507,35 +528,39 @@ class KafkaSink(Sink):
             left = self._pending_of(entity)
             if left > 0:
                 self.tracker.lost_on_stop(entity, left)
-        producer, admin = self._producer, self._admin
+        # No local name may keep a client alive: the last reference must go in
+        # the closing thread, or destroying the client would block the loop.
+        clients = [c for c in (self._producer, self._admin) if c is not None]
         self._producer = self._admin = None
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
-        if producer is not None or admin is not None:
-            await self._destroy([producer, admin])
+        if clients:
+            await self._destroy(clients)
         self._set_state(ConnectionState.CLOSED)
 
     async def _destroy(self, clients: list[Any]) -> None:
-        # Destroying a client joins its threads and may wait for requests in
-        # flight; do it in a thread of its own and do not wait for ever.
-        done = asyncio.get_running_loop().create_future()
-        loop = asyncio.get_running_loop()
+        """Destroy clients in a thread of their own, waiting for it a bounded time.
 
-        def run(box: list[Any]) -> None:
+        Destroying a client joins its threads and may wait for requests in
+        flight (an admin request the controller never answers). The thread
+        empties ``clients`` so that the last references die there.
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def run() -> None:
             try:
-                while box:
-                    client = box.pop()
+                while clients:
+                    client = clients.pop()
                     if isinstance(client, Producer):
+                        # Pending records were counted as lost; do not wait for them.
                         client.purge()
                     del client
             finally:
                 loop.call_soon_threadsafe(_set_done, done)
 
-        box = [c for c in clients if c is not None]
-        clients.clear()
-        threading.Thread(target=run, args=(box,), name="kafka-close", daemon=True).start()
-        del box
+        threading.Thread(target=run, name="kafka-close", daemon=True).start()
         try:
             await asyncio.wait_for(done, CLOSE_WAIT)
         except TimeoutError:
@@ -621,7 +646,7 @@ class KafkaSink(Sink):
             return
         try:
             await asyncio.to_thread(
-                producer.list_topics, self.plan.names[TRANSACTIONS], timeout=5.0
+                producer.list_topics, self.plan.names[TRANSACTIONS], timeout=PROBE_TIMEOUT
             )
         except KafkaException:
             self._next_probe = time.monotonic() + self._probe_delay
