@@ -71,7 +71,8 @@ def summary_lines(summary: RunSummary) -> list[str]:
     total = summary.total.produced
     lines.append(
         f"{total:,} records in {summary.elapsed:.1f}s "
-        f"({summary.records_per_second:,.1f} records/s), {summary.attacks} attack{'s' if summary.attacks != 1 else ''}"
+        f"({summary.records_per_second:,.1f} records/s), "
+        f"{summary.attacks} attack{'s' if summary.attacks != 1 else ''}"
     )
     if summary.total.lost_on_stop:
         lines.append(
@@ -189,17 +190,18 @@ async def run(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.st
     engine.add_listener(reporter)
     by_user = False
 
+    task = asyncio.current_task()
+    assert task is not None
+
     def on_signal() -> None:
         nonlocal by_user
-        if by_user:
+        if by_user and task is not None:
             # Second Ctrl+C: the user does not want to wait for the flush.
             task.cancel()
         by_user = True
         engine.stop()
 
     loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
 
