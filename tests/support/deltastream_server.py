@@ -67,17 +67,39 @@ _WITH = r"(?:\s+WITH\s*\((?P<with>.*)\))?"
 
 _STATEMENTS: list[tuple[str, re.Pattern[str]]] = [
     ("use_database", re.compile(rf"USE\s+DATABASE\s+(?P<name>{_IDENT})", re.I | re.S)),
-    ("list_entities", re.compile(rf"LIST\s+ENTITIES(?:\s+IN\s+(?!STORE\b)(?P<path>{_IDENT}))?"
-                                 rf"{_IN_STORE}", re.I | re.S)),
-    ("create_entity", re.compile(rf"CREATE\s+ENTITY\s+(?P<name>{_IDENT}){_IN_STORE}{_WITH}",
-                                 re.I | re.S)),
-    ("describe_entity", re.compile(rf"DESCRIBE\s+ENTITY\s+(?P<name>{_IDENT}){_IN_STORE}",
-                                   re.I | re.S)),
+    (
+        "list_entities",
+        re.compile(
+            rf"LIST\s+ENTITIES(?:\s+IN\s+(?!STORE\b)(?P<path>{_IDENT}))?"
+            rf"{_IN_STORE}",
+            re.I | re.S,
+        ),
+    ),
+    (
+        "create_entity",
+        re.compile(rf"CREATE\s+ENTITY\s+(?P<name>{_IDENT}){_IN_STORE}{_WITH}", re.I | re.S),
+    ),
+    (
+        "describe_entity",
+        re.compile(rf"DESCRIBE\s+ENTITY\s+(?P<name>{_IDENT}){_IN_STORE}", re.I | re.S),
+    ),
     ("drop_entity", re.compile(rf"DROP\s+ENTITY\s+(?P<name>{_IDENT}){_IN_STORE}", re.I | re.S)),
-    ("insert", re.compile(rf"INSERT\s+INTO\s+ENTITY\s+(?P<name>{_IDENT}){_IN_STORE}"
-                          rf"\s+VALUE\s*\(\s*(?P<value>{_STRING})\s*\){_WITH}", re.I | re.S)),
-    ("create_stream", re.compile(rf"CREATE\s+STREAM\s+(?P<name>{_IDENT})\s*\((?P<columns>.*?)\)"
-                                 rf"{_WITH}", re.I | re.S)),
+    (
+        "insert",
+        re.compile(
+            rf"INSERT\s+INTO\s+ENTITY\s+(?P<name>{_IDENT}){_IN_STORE}"
+            rf"\s+VALUE\s*\(\s*(?P<value>{_STRING})\s*\){_WITH}",
+            re.I | re.S,
+        ),
+    ),
+    (
+        "create_stream",
+        re.compile(
+            rf"CREATE\s+STREAM\s+(?P<name>{_IDENT})\s*\((?P<columns>.*?)\)"
+            rf"{_WITH}",
+            re.I | re.S,
+        ),
+    ),
     ("list_streams", re.compile(r"LIST\s+(?:STREAMS|RELATIONS)", re.I)),
     ("drop_stream", re.compile(rf"DROP\s+(?:STREAM|RELATION)\s+(?P<name>{_IDENT})", re.I | re.S)),
 ]
@@ -150,6 +172,8 @@ class Faults:
     """Number of coming statements whose connection is closed without an answer."""
     async_statements: bool = False
     """Answer POST /statements with 202 and the result on GET /statements/{id}."""
+    statuses: list[int] = field(default_factory=list)
+    """HTTP statuses to answer the coming statements with, one each, before executing any."""
 
 
 @dataclass
@@ -193,6 +217,8 @@ class LoopbackDeltaStream:
         self.stores: dict[str, dict[str, Entity]] = {s: {} for s in stores}
         self.streams: dict[str, dict[str, Any]] = {}
         self.faults = Faults()
+        self.on_statement: Callable[[str], None] | None = None
+        """Called with each statement's text before it runs; may raise :class:`SqlFailure`."""
         self.counters = Counters()
         self.statement_log: deque[str] = deque(maxlen=10_000)
         """The text of recent statements, in arrival order (inserts included)."""
@@ -216,8 +242,10 @@ class LoopbackDeltaStream:
         self._port = httpd.server_address[1]
         self._httpd = httpd
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"loopback-deltastream:{self._port}", daemon=True,
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"loopback-deltastream:{self._port}",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -228,6 +256,7 @@ class LoopbackDeltaStream:
             self._down_timer.cancel()
         self._release.set()
         self._close_listener()
+        self._close_connections()
 
     def __enter__(self) -> LoopbackDeltaStream:
         return self.start()
@@ -247,7 +276,14 @@ class LoopbackDeltaStream:
     # --- fault control ---------------------------------------------------------------------
 
     def go_down(self) -> None:
-        """Close the listening socket and every open connection: clients see refusals."""
+        """Stop listening: new connections are refused.
+
+        Like a server going away gracefully: a statement already running is
+        answered (then its connection closes), a statement arriving on a
+        connection opened before is dropped without being run. So an outage
+        never runs a statement whose answer is lost, and a client that
+        retries cannot duplicate anything because of it.
+        """
         with self._cond:
             self._down = True
             self._cond.notify_all()
@@ -306,14 +342,16 @@ class LoopbackDeltaStream:
         with self._cond:
             self.stores[store or self.default_store][name] = Entity(name, dict(params))
 
-    def wait_until(self, predicate: Callable[[LoopbackDeltaStream], bool],
-                   timeout: float = 10.0) -> bool:
+    def wait_until(
+        self, predicate: Callable[[LoopbackDeltaStream], bool], timeout: float = 10.0
+    ) -> bool:
         """Block until ``predicate(self)`` holds (checked after every change) or time runs out."""
         with self._cond:
             return self._cond.wait_for(lambda: predicate(self), timeout)
 
-    async def wait_for(self, predicate: Callable[[LoopbackDeltaStream], bool],
-                       timeout: float = 10.0) -> bool:
+    async def wait_for(
+        self, predicate: Callable[[LoopbackDeltaStream], bool], timeout: float = 10.0
+    ) -> bool:
         """:meth:`wait_until` for async tests, without blocking their event loop."""
         return await asyncio.to_thread(self.wait_until, predicate, timeout)
 
@@ -334,6 +372,8 @@ class LoopbackDeltaStream:
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
+
+    def _close_connections(self) -> None:
         with self._cond:
             conns = list(self._connections)
         for conn in conns:
@@ -353,8 +393,11 @@ class LoopbackDeltaStream:
         with self._cond:
             forbid = self.faults.forbid
         expected = f"Bearer {self.token}"
-        return (not forbid and header is not None
-                and hmac.compare_digest(header.encode(), expected.encode()))
+        return (
+            not forbid
+            and header is not None
+            and hmac.compare_digest(header.encode(), expected.encode())
+        )
 
     def _next_fault(self) -> str | None:
         """Decide, under the lock, what happens to the statement that just arrived."""
@@ -366,6 +409,13 @@ class LoopbackDeltaStream:
                 self.counters.hung += 1
                 self._cond.notify_all()
                 return "hang"
+            if self._down:
+                # A request on a connection opened before the outage: gone, never run.
+                return "drop"
+            if f.statuses:
+                self.counters.unavailable += 1
+                self._cond.notify_all()
+                return f"status:{f.statuses.pop(0)}"
             if f.drop > 0:
                 f.drop -= 1
                 self.counters.dropped += 1
@@ -381,9 +431,17 @@ class LoopbackDeltaStream:
         """Run one statement request; returns the ``ResultSet`` to send."""
         statement = str(request.get("statement") or "").strip().rstrip(";").strip()
         statement_id = str(uuid.uuid4())
+        hook_failure: SqlFailure | None = None
+        if self.on_statement is not None:
+            try:
+                self.on_statement(statement)
+            except SqlFailure as failure:
+                hook_failure = failure
         with self._cond:
             self.statement_log.append(statement)
             try:
+                if hook_failure is not None:
+                    raise hook_failure
                 database = request.get("database")
                 if database and database not in self.databases:
                     raise SqlFailure("3D002", f'database "{database}" does not exist')
@@ -409,8 +467,9 @@ class LoopbackDeltaStream:
             raise SqlFailure("3D006", f'store "{store}" does not exist')
         return store, self.stores[store]
 
-    def _run(self, statement: str, request: dict[str, Any]
-             ) -> tuple[list[tuple[str, str]], list[list[str]] | None, dict[str, Any] | None]:
+    def _run(
+        self, statement: str, request: dict[str, Any]
+    ) -> tuple[list[tuple[str, str]], list[list[str]] | None, dict[str, Any] | None]:
         for kind, pattern in _STATEMENTS:
             m = pattern.fullmatch(statement)
             if m:
@@ -497,9 +556,14 @@ class LoopbackDeltaStream:
         return [], None, None
 
 
-def _result_set(statement_id: str, state: str, message: str,
-                columns: list[tuple[str, str]], rows: list[list[str]] | None,
-                context: dict[str, Any] | None) -> dict[str, Any]:
+def _result_set(
+    statement_id: str,
+    state: str,
+    message: str,
+    columns: list[tuple[str, str]],
+    rows: list[list[str]] | None,
+    context: dict[str, Any] | None,
+) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "encoding": "json",
         "partitionInfo": [{"rowCount": len(rows)}] if rows is not None else [],
@@ -558,13 +622,17 @@ def _handler_for(server: LoopbackDeltaStream) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
             body = json.dumps(payload).encode()
-            head = (f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
-                    "Content-Type: application/json\r\n"
-                    f"Content-Length: {len(body)}\r\n\r\n").encode()
+            head = (
+                f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
+                "Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
             # One write: headers and body in separate segments would meet Nagle's
             # algorithm and the client's delayed ACK, adding 40 ms to every call.
             self.wfile.write(head + body)
             self.wfile.flush()
+            if server.down:
+                self.close_connection = True
 
         def _error(self, status: int, message: str) -> None:
             self._send(status, {"message": message, "traceID": uuid.uuid4().hex})
@@ -577,7 +645,7 @@ def _handler_for(server: LoopbackDeltaStream) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path
             if not path.startswith(API_PATH + "/"):
                 return None
-            return self.command, path[len(API_PATH):]
+            return self.command, path[len(API_PATH) :]
 
         def _admitted(self) -> bool:
             with server._cond:
@@ -647,10 +715,20 @@ def _handler_for(server: LoopbackDeltaStream) -> type[BaseHTTPRequestHandler]:
             if fault == "unavailable":
                 self._error(503, "service temporarily unavailable")
                 return
+            if fault and fault.startswith("status:"):
+                status = int(fault.removeprefix("status:"))
+                self._error(status, f"injected HTTP {status}")
+                return
             result = server.execute(request)
             if asynchronous:
-                self._send(202, {"sqlState": "03000", "statementID": result["statementID"],
-                                 "createdOn": result["createdOn"]})
+                self._send(
+                    202,
+                    {
+                        "sqlState": "03000",
+                        "statementID": result["statementID"],
+                        "createdOn": result["createdOn"],
+                    },
+                )
             else:
                 self._send(200, result)
 

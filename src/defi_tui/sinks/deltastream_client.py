@@ -339,6 +339,8 @@ class Session:
                 f"{url} is not a DeltaStream API (HTTP 404 for /version); "
                 "check DELTASTREAM_SERVER_URL"
             )
+        elif fault.transient:
+            text = f"DeltaStream at {url} is unavailable ({fault.message}); try again later"
         elif fault.sql_state == MISSING_DATABASE or step == "database":
             text = (
                 f"DeltaStream database {s.deltastream_database_name!r} cannot be used "
@@ -349,8 +351,6 @@ class Session:
                 f"DeltaStream store {self.store!r} cannot be used ({fault.message}); "
                 "check STORE_NAME"
             )
-        elif fault.transient:
-            text = f"DeltaStream at {url} is unavailable ({fault.message}); try again later"
         else:
             text = f"DeltaStream {step} failed: {fault.message}"
         return SinkError(scrub(one_line(text, 400), self._secret))
