@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from defi_tui.config import Secret
 from defi_tui.sinks.deltastream_client import DeltaStreamOptions, make_client
 from defi_tui.sinks.deltastream_errors import Fault, FaultKind, Network, classify
 from support.deltastream_helpers import TOKEN, SettingsFactory
@@ -38,7 +39,7 @@ def test_http_statuses(
 ) -> None:
     server.add_entity("dex_prices")
     server.set_faults(statuses=[status])
-    fault = classify(insert_error(make_settings), TOKEN)
+    fault = classify(insert_error(make_settings), Secret(TOKEN))
     assert (fault.kind, fault.status) == (kind, status)
 
 
@@ -53,7 +54,7 @@ def test_sql_states(
         raise SqlFailure(state, f"failure {state}")
 
     server.on_statement = fail
-    fault = classify(insert_error(make_settings), TOKEN)
+    fault = classify(insert_error(make_settings), Secret(TOKEN))
     assert (fault.kind, fault.sql_state) == (kind, state)
 
 
@@ -86,5 +87,5 @@ def test_a_token_in_an_error_message_is_masked(
         raise SqlFailure("42601", f"bad statement from Bearer {TOKEN}")
 
     server.on_statement = fail
-    fault = classify(insert_error(make_settings), TOKEN)
+    fault = classify(insert_error(make_settings), Secret(TOKEN))
     assert fault.message == "bad statement from Bearer ******** (SQL state 42601)"

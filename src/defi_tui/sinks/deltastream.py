@@ -74,6 +74,9 @@ from .deltastream_errors import Fault, FaultKind, classify, one_line, scrub
 __all__ = ["CommandReport", "DeltaStreamSink", "create_streams", "drop_entities"]
 
 log = logging.getLogger(__name__)
+# Without a handler, Python prints warnings to stderr: over the dashboard's screen, and
+# next to the console's own status lines. Applications that want these records add one.
+log.addHandler(logging.NullHandler())
 
 LOG_EVERY = 60.0
 """Seconds between log lines about entering the retrying state."""
@@ -101,9 +104,7 @@ class DeltaStreamSink(Sink):
         super().__init__(settings)
         self.options = DeltaStreamOptions.from_settings(settings)
         self._capacity = settings.buffer_size
-        self._secret = (
-            settings.deltastream_token.reveal() if settings.deltastream_token is not None else None
-        )
+        self._secret = settings.deltastream_token
         self._state = StateClock()
         self._entities: tuple[EntityStatus, ...] = ()
         self._lanes = {topic: _Lane(topic) for topic in TOPICS}
@@ -206,7 +207,8 @@ class DeltaStreamSink(Sink):
                 self.tracker.dropped(topic, n)
 
     async def flush(self, timeout: float) -> int:
-        if self._buffered and self._opened and self._auth_error is None:
+        # After a refused token only statements already in flight remain; they end soon.
+        if self._buffered and self._opened:
             try:
                 await asyncio.wait_for(self._drained.wait(), timeout)
             except TimeoutError:

@@ -279,9 +279,7 @@ class Session:
         self.options = options
         self.url = server_url(settings)
         self.store = settings.store_name
-        self._secret = (
-            settings.deltastream_token.reveal() if settings.deltastream_token is not None else None
-        )
+        self._secret = settings.deltastream_token
         self.worker = Worker(name, make_client(settings, options, use_database=False))
 
     def close(self) -> None:

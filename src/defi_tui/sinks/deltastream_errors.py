@@ -33,6 +33,8 @@ import deltastream.api.error as ds  # type: ignore[import-untyped]
 import urllib3.exceptions as u3
 from deltastream.api.controlplane.openapi_client.exceptions import ApiException
 
+from ..config import Secret
+
 MAX_MESSAGE = 240
 """Longest message kept from a server; a proxy's HTML page is not an error line."""
 
@@ -102,10 +104,11 @@ def one_line(text: object, limit: int = MAX_MESSAGE) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def scrub(text: str, secret: str | None) -> str:
+def scrub(text: str, secret: Secret | None) -> str:
     """``text`` with every occurrence of ``secret`` masked."""
-    if secret and secret in text:
-        return text.replace(secret, "********")
+    value = secret.reveal() if secret is not None else ""
+    if value and value in text:
+        return text.replace(value, "********")
     return text
 
 
@@ -161,7 +164,7 @@ def _network(exc: BaseException) -> Network | None:
     return None
 
 
-def classify(exc: BaseException, secret: str | None = None) -> Fault:
+def classify(exc: BaseException, secret: Secret | None = None) -> Fault:
     """Decide whether a failed SDK call is worth retrying.
 
     Args:
