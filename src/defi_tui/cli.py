@@ -70,9 +70,10 @@ def summary_lines(summary: RunSummary) -> list[str]:
             f"{s.lost_on_stop:>7,}"
         )
     total = summary.total.produced
+    attacks = f"{summary.attacks} attack{'s' if summary.attacks != 1 else ''}"
     lines.append(
         f"{total:,} records in {summary.elapsed:.1f}s "
-        f"({summary.records_per_second:,.1f} records/s), {summary.attacks} attack{'s' if summary.attacks != 1 else ''}"
+        f"({summary.records_per_second:,.1f} records/s), {attacks}"
     )
     if summary.total.lost_on_stop:
         lines.append(
@@ -235,6 +236,8 @@ async def run(settings: Settings, out: TextIO | None = None, err: TextIO | None 
     engine = Engine(settings, sink)
     engine.add_listener(reporter)
     by_user = False
+    task = asyncio.current_task()
+    assert task is not None
 
     def on_signal() -> None:
         nonlocal by_user
@@ -245,8 +248,6 @@ async def run(settings: Settings, out: TextIO | None = None, err: TextIO | None 
         engine.stop()
 
     loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
 
