@@ -16,7 +16,7 @@ import pytest
 
 from defi_tui.config import Secret, Settings
 from defi_tui.sinks.deltastream import DeltaStreamSink
-from support.deltastream_helpers import TOKEN, SettingsFactory, SinkOpener
+from support.deltastream_kit import TOKEN, SettingsFactory, SinkOpener
 from support.deltastream_server import LoopbackDeltaStream
 
 

@@ -11,7 +11,7 @@ import pytest
 from defi_tui.config import Secret
 from defi_tui.sinks.deltastream_client import DeltaStreamOptions, make_client
 from defi_tui.sinks.deltastream_errors import Fault, FaultKind, Network, classify
-from support.deltastream_helpers import TOKEN, SettingsFactory
+from support.deltastream_kit import TOKEN, SettingsFactory
 from support.deltastream_server import LoopbackDeltaStream, SqlFailure
 
 T, P, A = FaultKind.TRANSIENT, FaultKind.PERMANENT, FaultKind.AUTH

@@ -10,7 +10,7 @@ import pytest
 
 from defi_tui import cli
 from defi_tui.events import TOPICS
-from support.deltastream_helpers import TOKEN, SettingsFactory
+from support.deltastream_kit import TOKEN, SettingsFactory
 from support.deltastream_server import LoopbackDeltaStream
 
 

@@ -8,7 +8,7 @@ from defi_tui.config import Secret
 from defi_tui.events import TOPICS
 from defi_tui.sinks.base import SinkError
 from defi_tui.sinks.deltastream import create_streams, drop_entities
-from support.deltastream_helpers import TOKEN, SettingsFactory
+from support.deltastream_kit import TOKEN, SettingsFactory
 from support.deltastream_server import LoopbackDeltaStream
 
 

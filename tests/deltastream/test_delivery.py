@@ -15,7 +15,7 @@ from defi_tui.events import (
     from_dict,
     to_dict,
 )
-from support.deltastream_helpers import TOKEN, SinkOpener, by_topic, records
+from support.deltastream_kit import TOKEN, SinkOpener, by_topic, records
 from support.deltastream_server import LoopbackDeltaStream
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from defi_tui.events import TOPICS
 from defi_tui.sinks.base import ConnectionState, EntityState, EntityStatus
-from support.deltastream_helpers import SinkOpener, records
+from support.deltastream_kit import SinkOpener, records
 from support.deltastream_server import LoopbackDeltaStream, SqlFailure
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 from defi_tui.events import TOPICS
 from defi_tui.sinks.deltastream import DeltaStreamSink
-from support.deltastream_helpers import SettingsFactory, records
+from support.deltastream_kit import SettingsFactory, records
 from support.deltastream_server import LoopbackDeltaStream
 
 BEAT = 0.01

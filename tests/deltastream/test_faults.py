@@ -11,7 +11,7 @@ from defi_tui.engine import Engine
 from defi_tui.events import TOPICS, Record, to_dict, topic_of
 from defi_tui.sinks.base import ConnectionState
 from defi_tui.sinks.deltastream import DeltaStreamSink
-from support.deltastream_helpers import SettingsFactory, SinkOpener, StatusLog, by_topic, records
+from support.deltastream_kit import SettingsFactory, SinkOpener, StatusLog, by_topic, records
 from support.deltastream_server import LoopbackDeltaStream
 
 

@@ -9,7 +9,7 @@ import pytest
 from defi_tui.config import Secret
 from defi_tui.sinks.base import SinkError
 from defi_tui.sinks.deltastream import DeltaStreamSink
-from support.deltastream_helpers import TOKEN, SettingsFactory, records
+from support.deltastream_kit import TOKEN, SettingsFactory, records
 from support.deltastream_server import LoopbackDeltaStream, SqlFailure
 
 WRONG = "wrong-token-Kp7Rr2Mz"

@@ -64,7 +64,7 @@ from .deltastream_client import (
     DEFAULT_SERVER_URL,
     RETRY_INITIAL,
     DeltaStreamOptions,
-    Session,
+    SetupClient,
     Worker,
     make_client,
 )
@@ -146,13 +146,13 @@ class DeltaStreamSink(Sink):
     async def open(self) -> list[EntityStatus]:
         self._enter(ConnectionState.CONNECTING)
         try:
-            session = Session(self.settings, self.options, "deltastream-setup")
+            admin = SetupClient(self.settings, self.options, "deltastream-setup")
         except SinkError as exc:
             self._enter(ConnectionState.FAILED, str(exc))
             raise
         try:
-            await session.connect()
-            statuses = await session.ensure_entities()
+            await admin.connect()
+            statuses = await admin.ensure_entities()
             for lane in self._lanes.values():
                 for i in range(self.options.in_flight):
                     client = make_client(self.settings, self.options, use_database=True)
@@ -162,7 +162,7 @@ class DeltaStreamSink(Sink):
             log.error("DeltaStream sink cannot start: %s", exc)
             raise
         finally:
-            session.close()
+            admin.close()
         self._entities = tuple(statuses)
         self._opened = True
         self._state.last_error = None

@@ -8,7 +8,7 @@ three things every call to DeltaStream needs here:
 - a :class:`Worker`: a thread with its own event loop that runs SDK coroutines,
   because the SDK's HTTP client is synchronous under ``async def`` and would
   block whatever loop awaited it;
-- a :class:`Session` for setup and commands: the connection check, ``USE
+- a :class:`SetupClient` for setup and commands: the connection check, ``USE
   DATABASE``, one ``LIST ENTITIES`` of the store, entity creation, and the
   one-line error that names what the user should check.
 """
@@ -271,7 +271,7 @@ class StepFailed(Exception):
         self.fault = fault
 
 
-class Session:
+class SetupClient:
     """One client on one worker, for setup and commands: each call retried on a 5xx."""
 
     def __init__(self, settings: Settings, options: DeltaStreamOptions, name: str) -> None:

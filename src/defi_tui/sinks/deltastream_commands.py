@@ -16,7 +16,7 @@ from ..events import TOPICS
 from .base import EntityState, EntityStatus
 from .deltastream_client import (
     DeltaStreamOptions,
-    Session,
+    SetupClient,
     StepFailed,
     execute,
     quote_ident,
@@ -81,38 +81,38 @@ async def create_streams(settings: Settings) -> CommandReport:
         SinkError: DeltaStream cannot be used at all (token, server, database, store).
     """
     options = DeltaStreamOptions.from_settings(settings)
-    session = Session(settings, options, "deltastream-command")
+    admin = SetupClient(settings, options, "deltastream-command")
     lines = ["", "=== ENTITY SETUP ==="]
     ok = True
     try:
-        await session.connect()
-        for status in await session.ensure_entities():
+        await admin.connect()
+        for status in await admin.ensure_entities():
             lines.append(_entity_line(status))
             ok = ok and status.ok
         lines += ["", "=== STREAMS ==="]
         try:
-            existing = {s.name for s in await session.call(lambda c: c.streams.list())}
+            existing = {s.name for s in await admin.call(lambda c: c.streams.list())}
         except StepFailed as failed:
-            raise session.error(failed.fault, "LIST STREAMS") from None
+            raise admin.error(failed.fault, "LIST STREAMS") from None
         for topic in TOPICS:
             if topic in existing:
                 lines.append(f"✅ Stream '{topic}' already exists")
                 continue
             sql = create_stream_sql(topic, settings.store_name)
             try:
-                await session.call(execute(sql))
+                await admin.call(execute(sql))
             except StepFailed as failed:
                 if "already exists" in failed.fault.message.lower():
                     lines.append(f"✅ Stream '{topic}' already exists")
                 elif failed.fault.kind is FaultKind.AUTH or failed.fault.network is not None:
-                    raise session.error(failed.fault, f"create stream {topic}") from None
+                    raise admin.error(failed.fault, f"create stream {topic}") from None
                 else:
                     lines.append(f"❌ Stream '{topic}' failed: {failed.fault.message}")
                     ok = False
                 continue
             lines.append(f"✅ Created stream '{topic}' over entity '{topic}' (JSON, event time)")
     finally:
-        session.close()
+        admin.close()
     return CommandReport(lines, ok)
 
 
@@ -126,17 +126,17 @@ async def drop_entities(settings: Settings, confirm: Confirm) -> CommandReport:
         SinkError: DeltaStream cannot be used at all (token, server, database, store).
     """
     options = DeltaStreamOptions.from_settings(settings)
-    session = Session(settings, options, "deltastream-command")
+    admin = SetupClient(settings, options, "deltastream-command")
     store = settings.store_name
     lines: list[str] = []
     ok = True
     try:
-        await session.connect()
-        entities = [t for t in TOPICS if t in await session.entity_names()]
+        await admin.connect()
+        entities = [t for t in TOPICS if t in await admin.entity_names()]
         try:
-            stream_names = {s.name for s in await session.call(lambda c: c.streams.list())}
+            stream_names = {s.name for s in await admin.call(lambda c: c.streams.list())}
         except StepFailed as failed:
-            raise session.error(failed.fault, "LIST STREAMS") from None
+            raise admin.error(failed.fault, "LIST STREAMS") from None
         streams = [t for t in TOPICS if t in stream_names]
         if not entities and not streams:
             return CommandReport([f"Nothing to drop: none of {', '.join(TOPICS)} exists."], True)
@@ -158,16 +158,16 @@ async def drop_entities(settings: Settings, confirm: Confirm) -> CommandReport:
         ]
         for label, sql in statements:
             try:
-                await session.call(execute(sql))
+                await admin.call(execute(sql))
             except StepFailed as failed:
                 if failed.fault.kind is FaultKind.AUTH or failed.fault.network is not None:
-                    raise session.error(failed.fault, f"drop {label}") from None
+                    raise admin.error(failed.fault, f"drop {label}") from None
                 lines.append(f"❌ Could not drop {label}: {failed.fault.message}")
                 ok = False
                 continue
             lines.append(f"🗑️  Dropped {label}")
     finally:
-        session.close()
+        admin.close()
     return CommandReport(lines, ok)
 
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the DeltaStream sink tests (fixtures are in tests/deltastream/conftest.py)."""
+"""Shared pieces of the DeltaStream sink tests (fixtures are in tests/deltastream/conftest.py)."""
 
 from __future__ import annotations
 
