@@ -119,9 +119,9 @@ class SinkStatusPanel(Widget):
         if status is None:
             return Text("opening the sink…", style=self._style("muted"))
         head = Text(no_wrap=True, overflow="ellipsis")
-        head.append(status.kind, "bold")
-        head.append(f" → {status.target}  ")
         head.append(f"● {status.state.value}", self._style(_CONNECTION_TONE[status.state]))
+        head.append(f"  {status.kind}", "bold")
+        head.append(f" → {status.target}")
         parts: list[RenderableType] = [head]
         parts.extend(self._entity_line(e) for e in status.entities)
         parts.append(self._counts_table())
@@ -136,7 +136,8 @@ class SinkStatusPanel(Widget):
 
     def _entity_line(self, entity: EntityStatus) -> Text:
         mark, tone = _ENTITY_MARK[entity.state]
-        line = Text(no_wrap=True, overflow="ellipsis")
+        # A failure's reason may wrap: it is the one thing here worth a second line.
+        line = Text(overflow="fold")
         line.append(f"{entity.name:<21}")
         line.append(f"{mark} {entity.state.value}", self._style(tone))
         if entity.state is EntityState.FAILED and entity.detail:

@@ -29,8 +29,9 @@ class FeedRow(NamedTuple):
     receiver: str
     """To address, or '' when the record has none."""
     token: str
-    amount: str
-    """Amount as shown, with its unit when it is not the token."""
+    amount: float
+    unit: str = ""
+    """Unit shown after the amount when it is not the token (``gwei``)."""
     step: int = 0
     """Attack step 1..5, or 0 for ordinary traffic."""
     label: str = ""
@@ -40,20 +41,20 @@ class FeedRow(NamedTuple):
     def from_transaction(cls, tx: Transaction, step: int = 0, label: str = "") -> FeedRow:
         """A row for a transfer (ordinary, or attack steps 1, 2 and 5)."""
         return cls(tx.event_timestamp, tx.block_number, tx.from_address, tx.to_address,
-                   tx.tx_token, f"{tx.tx_amount:,.2f}", step, label)
+                   tx.tx_token, tx.tx_amount, "", step, label)
 
     @classmethod
     def from_price(cls, price: DexPrice, block: int | None, sender: str = "", step: int = 0,
                    label: str = "") -> FeedRow:
         """A row for a DEX price (the attack's step 3)."""
-        return cls(price.event_timestamp, block, sender, "", price.token_pair,
-                   f"{price.price:,.2f}", step, label)
+        return cls(price.event_timestamp, block, sender, "", price.token_pair, price.price, "",
+                   step, label)
 
     @classmethod
     def from_gas(cls, sample: MempoolSample, step: int = 0, label: str = "") -> FeedRow:
         """A row for a mempool gas sample (the attack's step 4)."""
         return cls(sample.event_timestamp, sample.block_number, "", "", "gas",
-                   f"{sample.avg_gas_price_gwei} gwei", step, label)
+                   sample.avg_gas_price_gwei, "gwei", step, label)
 
 
 def shorten(address: str, keep: int) -> str:
@@ -63,18 +64,34 @@ def shorten(address: str, keep: int) -> str:
     return f"{address[:2 + keep]}…{address[-keep:]}"
 
 
+def amount_text(row: FeedRow, compact: bool) -> str:
+    """The amount as shown: ``1,234.56``, ``250 gwei``, or ``50.03M`` when compact."""
+    if row.unit:
+        return f"{row.amount:,.0f} {row.unit}"
+    if compact and row.amount >= 1_000_000:
+        return f"{row.amount / 1_000_000:,.2f}M"
+    return f"{row.amount:,.2f}"
+
+
 class _Columns(NamedTuple):
     keep: int
     """Hex digits kept at each end of an address."""
     route: int
-    token: int
     amount: int
+    compact: bool
+    """Whether amounts of a million and more are shortened."""
+    step: str
+    """Format of the attack-step cell."""
+
+
+_WIDE = _Columns(keep=6, route=2 * 11 + 3, amount=15, compact=False, step="⚡ {step}/5 {label}")
+_NARROW = _Columns(keep=3, route=2 * 9 + 3, amount=10, compact=True, step="⚡{step} {label}")
+_TOKEN = 8
+"""Widest token: WETH/DAI."""
 
 
 def _columns(width: int) -> _Columns:
-    if width >= 100:
-        return _Columns(keep=6, route=2 * 15 + 3, token=8, amount=15)
-    return _Columns(keep=4, route=2 * 11 + 3, token=8, amount=14)
+    return _WIDE if width >= 90 else _NARROW
 
 
 class TxFeed(ScrollView, can_focus=True):
@@ -135,7 +152,7 @@ class TxFeed(ScrollView, can_focus=True):
         if not new:
             return
         self._rows.extendleft(new)
-        self.virtual_size = Size(self.size.width, len(self._rows) + 1)
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._rows) + 1)
         if self.scroll_y > 0:
             # Someone is reading older rows: keep them in place as new ones arrive on top.
             self.scroll_to(y=self.scroll_y + len(new), animate=False, immediate=True)
@@ -143,7 +160,7 @@ class TxFeed(ScrollView, can_focus=True):
 
     def on_resize(self, event: Resize) -> None:
         self._cache.clear()
-        self.virtual_size = Size(event.size.width, len(self._rows) + 1)
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._rows) + 1)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -173,25 +190,26 @@ class TxFeed(ScrollView, can_focus=True):
         cols = _columns(width)
         style = self.get_component_rich_style("tx-feed--header")
         line = (
-            f" {'time':<8} {'block':>9}  {'from → to':<{cols.route}} {'token':<{cols.token}}"
-            f" {'amount':>{cols.amount}}  attack step"
+            f" {'time':<8} {'block':>8} {'from → to':<{cols.route}} {'token':<{_TOKEN}}"
+            f" {'amount':>{cols.amount}} attack step"
         )
         return Strip([Segment(line.ljust(width), style)])
 
     def _render_row(self, row: FeedRow, width: int) -> Strip:
         cols = _columns(width)
-        muted = self.get_component_rich_style("tx-feed--muted")
+        # Partial styles: only what the class sets, so the line keeps one background.
+        muted = self.get_component_rich_style("tx-feed--muted", partial=True)
         parts = [shorten(a, cols.keep) for a in (row.sender, row.receiver) if a]
         route = " → ".join(parts) if parts else "mempool"
         clock = time.strftime("%H:%M:%S", time.localtime(row.time_ms / 1000))
         block = "" if row.block is None else str(row.block)
-        text = Text(no_wrap=True, overflow="crop")
-        text.append(f" {clock:<8} {block:>9}  ", muted)
-        text.append(f"{route:<{cols.route}} {row.token:<{cols.token}} ")
-        text.append(f"{row.amount:>{cols.amount}}  ")
+        text = Text(no_wrap=True, overflow="crop", style=self.rich_style)
+        text.append(f" {clock:<8} {block:>8} ", muted)
+        text.append(f"{route:<{cols.route}} {row.token:<{_TOKEN}} ")
+        text.append(f"{amount_text(row, cols.compact):>{cols.amount}} ")
         if row.step:
-            step_style = self.get_component_rich_style("tx-feed--step")
-            text.append(f"⚡ {row.step}/5 {row.label}", step_style)
+            step_style = self.get_component_rich_style("tx-feed--step", partial=True)
+            text.append(cols.step.format(step=row.step, label=row.label), step_style)
             text.truncate(width, overflow="crop", pad=True)
             # Beneath the parts' own styles: the whole line is tinted, time/block stay muted.
             text.stylize_before(self.get_component_rich_style("tx-feed--attack"))
