@@ -44,6 +44,9 @@ class SystemClock:
         delay = deadline - time.monotonic()
         if delay <= 0 or wake.is_set():
             return
+        if delay == float("inf"):
+            await wake.wait()
+            return
         try:
             await asyncio.wait_for(wake.wait(), timeout=delay)
         except TimeoutError:
@@ -77,13 +80,17 @@ class FakeClock:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (deadline, next(self._seq), fut))
-        waker = asyncio.ensure_future(wake.wait())
+        waker: asyncio.Future[None] = asyncio.ensure_future(self._until(wake))
         try:
             await asyncio.wait({fut, waker}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waker.cancel()
             if not fut.done():
                 fut.cancel()
+
+    @staticmethod
+    async def _until(event: asyncio.Event) -> None:
+        await event.wait()
 
     @property
     def sleepers(self) -> int:
