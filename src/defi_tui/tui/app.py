@@ -21,6 +21,7 @@ from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
+from ..cli import summary_lines
 from ..clock import Clock
 from ..config import ConfigError, Settings, load_settings
 from ..engine import Engine, RunState, RunSummary
@@ -36,6 +37,9 @@ from .widgets import (
     TxFeed,
 )
 
+PROG = "defi-tui"
+EXIT_CONFIG = 2
+"""Exit status for a bad setting, as for ``defi-event-generator``."""
 REFRESH_HZ = 5.0
 """Panel refreshes per second; records arriving in between are shown together."""
 QUIT_GRACE = 5.0
@@ -60,7 +64,7 @@ class DefiApp(App[RunSummary | None]):
     CSS_PATH = "app.tcss"
     TITLE = "defi-tui"
     ENABLE_COMMAND_PALETTE = False
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+    HORIZONTAL_BREAKPOINTS = [
         (0, "-narrow"),
         (100, "-wide"),
     ]
@@ -239,15 +243,6 @@ def make_app(settings: Settings, sink: Sink | None = None, clock: Clock | None =
     return DefiApp(settings, sink if sink is not None else create_sink(settings), clock)
 
 
-def _summary_line(settings: Settings, summary: RunSummary) -> str:
-    total = summary.total
-    return (
-        f"defi-tui: stopped after {summary.elapsed:.0f}s; produced {total.produced}, "
-        f"delivered {total.delivered}, failed {total.failed}, dropped {total.dropped}, "
-        f"lost on stop {total.lost_on_stop}; attacks {summary.attacks}; seed {settings.seed}\n"
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the dashboard (the ``defi-tui`` console script).
 
@@ -258,14 +253,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Command-line arguments without the program name; ``sys.argv`` when None.
     """
     try:
-        settings = load_settings(argv, prog="defi-tui", description=DESCRIPTION)
+        settings = load_settings(argv, prog=PROG, description=DESCRIPTION)
         app = make_app(settings)
     except (ConfigError, SinkError) as exc:
-        sys.stderr.write(f"defi-tui: {exc}\n")
-        return 2
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return EXIT_CONFIG
     summary = app.run()
     if app.engine_error:
-        sys.stderr.write(f"defi-tui: {app.engine_error}\n")
+        sys.stderr.write(f"{PROG}: error: {app.engine_error}\n")
     if summary is not None:
-        sys.stdout.write(_summary_line(settings, summary))
+        # The terminal is back: leave the run's counts where the user can read them.
+        lines = [f"seed {settings.seed}", *summary_lines(summary)]
+        sys.stdout.write("\n".join(lines) + "\n")
     return app.return_code or (1 if app.engine_error else 0)

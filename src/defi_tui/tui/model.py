@@ -23,7 +23,7 @@ from ..engine import (
     StateChanged,
     Stopped,
 )
-from ..events import DEX_ROUTER, DexPrice, MempoolSample, Record, Transaction
+from ..events import DEX_ROUTER, DexPrice, Record, Transaction
 from ..sinks.base import EntityStatus
 from .widgets.tx_feed import FeedRow
 
@@ -110,16 +110,15 @@ class DashboardModel:
         prices = self.prices
         gas = self.gas
         for r in records:
-            kind = type(r)
-            if kind is Transaction:
+            if isinstance(r, Transaction):
                 if attack and id(r) in attack:
                     attack.discard(id(r))
                 else:
                     feed.append(_Pending(r))
-            elif kind is DexPrice:
+            elif isinstance(r, DexPrice):
                 prices.append((r.event_timestamp, r.price))
                 self.prices_changed = True
-            elif kind is MempoolSample:
+            else:
                 gas.append(r.avg_gas_price_gwei)
                 self.gas_changed = True
 

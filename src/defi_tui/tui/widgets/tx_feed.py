@@ -84,14 +84,14 @@ class _Columns(NamedTuple):
     """Format of the attack-step cell."""
 
 
-_WIDE = _Columns(keep=6, route=2 * 11 + 3, amount=15, compact=False, step="⚡ {step}/5 {label}")
+_WIDE = _Columns(keep=6, route=2 * 15 + 3, amount=15, compact=False, step="⚡ {step}/5 {label}")
 _NARROW = _Columns(keep=3, route=2 * 9 + 3, amount=10, compact=True, step="⚡{step} {label}")
 _TOKEN = 8
 """Widest token: WETH/DAI."""
 
 
 def _columns(width: int) -> _Columns:
-    return _WIDE if width >= 90 else _NARROW
+    return _WIDE if width >= 100 else _NARROW
 
 
 class TxFeed(ScrollView, can_focus=True):
