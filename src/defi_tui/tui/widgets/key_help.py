@@ -34,7 +34,9 @@ class KeyHelpScreen(ModalScreen[None]):
         with Vertical(id="key-help"):
             yield Static("Keys", id="key-help-title")
             for key, what in KEYS:
-                yield Static(f"[b]{key}[/b]  {what}", classes="key-help-line")
+                yield Static(f"[b]{key:<4}[/b]{what}", classes="key-help-line")
+            yield Static("q again while stopping quits at once · escape closes this help",
+                         id="key-help-hint")
 
     def action_close(self) -> None:
         """Close the help."""
