@@ -80,9 +80,10 @@ class DashboardModel:
         self.gas_changed = False
         """New gas samples since the sparkline was last drawn."""
         self._feed: deque[_Pending] = deque(maxlen=feed_rows)
-        # Attack records arrive twice: as an AttackStep, then inside the
-        # RecordsProduced batch. The step is what the feed shows.
-        self._attack_records: set[int] = set()
+        # Attack records arrive twice: first as an AttackStep, then inside the
+        # RecordsProduced batch. The step's label is remembered by record and
+        # the row is added with the batch, so the feed keeps the batch's order.
+        self._attack_steps: dict[int, tuple[int, int]] = {}
 
     def on_event(self, event: EngineEvent) -> None:
         """Take one engine event (the engine listener); cheap, never blocks."""
@@ -106,30 +107,29 @@ class DashboardModel:
 
     def _records(self, records: Sequence[Record]) -> None:
         feed = self._feed
-        attack = self._attack_records
+        steps = self._attack_steps
         prices = self.prices
         gas = self.gas
         for r in records:
+            step = steps.pop(id(r), None) if steps else None
             if isinstance(r, Transaction):
-                if attack and id(r) in attack:
-                    attack.discard(id(r))
-                else:
-                    feed.append(_Pending(r))
-            elif isinstance(r, DexPrice):
+                feed.append(_Pending(r) if step is None else _Pending(r, *step))
+                continue
+            if isinstance(r, DexPrice):
                 prices.append((r.event_timestamp, r.price))
                 self.prices_changed = True
             else:
                 gas.append(r.avg_gas_price_gwei)
                 self.gas_changed = True
+            if step is not None:
+                feed.append(_Pending(r, *step))
 
     def _attack_step(self, event: AttackStep) -> None:
         record = event.record
-        if isinstance(record, Transaction):
-            self._attack_records.add(id(record))
-        elif isinstance(record, DexPrice):
+        if isinstance(record, DexPrice):
             self.attack_marks.append((record.event_timestamp, record.price))
             self.prices_changed = True
-        self._feed.append(_Pending(record, event.attack.block_number, event.step))
+        self._attack_steps[id(record)] = (event.attack.block_number, event.step)
 
 
 def _row(p: _Pending) -> FeedRow:

@@ -125,7 +125,7 @@ class SinkStatusPanel(Widget):
         parts: list[RenderableType] = [head]
         parts.extend(self._entity_line(e) for e in status.entities)
         parts.append(self._counts_table())
-        error = Text(no_wrap=True, overflow="ellipsis")
+        error = Text(overflow="fold")
         error.append("last error ", self._style("label"))
         if status.last_error:
             error.append(status.last_error, self._style("error"))
