@@ -19,6 +19,7 @@ from defi_tui.events import (
     Record,
     Transaction,
 )
+from defi_tui.sinks.base import EntityStatus, SinkError
 from defi_tui.sinks.local import LocalSink
 from defi_tui.tui.app import make_app
 from defi_tui.tui.widgets import GasSparkline, KeyHelpScreen, SinkStatusPanel, StatusBar, TxFeed
@@ -173,3 +174,25 @@ async def test_help_key_shows_and_hides_key_help(settings: Settings, clock: Fake
         await pilot.press("question_mark")
         await pilot.press("escape")
         assert not isinstance(app.screen, KeyHelpScreen)
+
+
+class _UnreachableSink(LocalSink):
+    """A sink that cannot work at all (say, a wrong server URL): ``open`` raises."""
+
+    async def open(self) -> list[EntityStatus]:
+        raise SinkError("cannot reach https://api.example.invalid: name not resolved")
+
+
+async def test_a_sink_that_cannot_open_is_shown_and_q_still_quits(
+    settings: Settings, clock: FakeClock
+) -> None:
+    app = make_app(settings, _UnreachableSink(settings), clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.engine_error == "cannot reach https://api.example.invalid: name not resolved"
+        assert app.stopping
+        assert app.query_one(StatusBar).run_state == "stopped"
+        assert "a" not in _footer_keys(app)
+        await pilot.press("q")
+    assert app.return_value is None

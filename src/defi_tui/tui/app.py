@@ -98,23 +98,29 @@ class DefiApp(App[RunSummary | None]):
         self._quit_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(id="status")
+        # Kept as attributes: the refresh reaches them without a DOM query per tick.
+        self._status_bar = StatusBar(id="status")
+        self._chart = PriceChart(id="prices", classes="panel")
+        self._gas = GasSparkline(id="gas", classes="panel")
+        self._sink_panel = SinkStatusPanel(id="sink", classes="panel")
+        self._feed = TxFeed(id="feed", classes="panel")
+        yield self._status_bar
         with Horizontal(id="top"):
             with Vertical(id="market"):
-                yield PriceChart(id="prices", classes="panel")
-                yield GasSparkline(id="gas", classes="panel")
-            yield SinkStatusPanel(id="sink", classes="panel")
-        yield TxFeed(id="feed", classes="panel")
+                yield self._chart
+                yield self._gas
+            yield self._sink_panel
+        yield self._feed
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#prices").border_title = "WETH/DAI price"
-        self.query_one("#prices").border_subtitle = f"{PriceChart.ATTACK_MARKER} attack"
-        self.query_one("#gas").border_title = "Gas (gwei)"
-        self.query_one("#sink").border_title = "Sink"
-        self.query_one("#feed").border_title = "Transactions"
-        self.query_one("#feed").border_subtitle = "newest first · ⚡ attack steps"
-        bar = self.query_one(StatusBar)
+        self._chart.border_title = "WETH/DAI price"
+        self._chart.border_subtitle = f"{PriceChart.ATTACK_MARKER} attack"
+        self._gas.border_title = "Gas (gwei)"
+        self._sink_panel.border_title = "Sink"
+        self._feed.border_title = "Transactions"
+        self._feed.border_subtitle = "newest first · ⚡ attack steps"
+        bar = self._status_bar
         bar.seed = self.settings.seed
         bar.normal_interval = self.settings.normal_interval
         bar.attack_interval = self.settings.attack_interval
@@ -148,7 +154,7 @@ class DefiApp(App[RunSummary | None]):
         """Pause or resume normal traffic and the attack schedule."""
         self.engine.toggle_pause()
         self.paused = self.engine.paused
-        self.query_one(StatusBar).run_state = self.engine.state.value
+        self._status_bar.run_state = self.engine.state.value
 
     def action_show_keys(self) -> None:
         """Show the key help."""
@@ -201,25 +207,28 @@ class DefiApp(App[RunSummary | None]):
         Called by the refresh timer; tests call it to show a settled state
         without waiting for the timer.
         """
+        if not self.is_running:
+            # Shutting down: the panels are being removed, the last tick has nothing to show.
+            return
         model = self.model
         stats = self.engine.stats()
         with self.batch_update():
             if model.prices_changed:
                 model.prices_changed = False
-                self.query_one(PriceChart).replot(model.prices, model.attack_marks)
+                self._chart.replot(model.prices, model.attack_marks)
             if model.gas_changed:
                 model.gas_changed = False
-                self.query_one(GasSparkline).update_samples(model.gas)
+                self._gas.update_samples(model.gas)
             rows = model.take_rows()
             if rows:
-                self.query_one(TxFeed).add_rows(rows)
+                self._feed.add_rows(rows)
             counts = [
                 TopicCounts(topic, s.produced, s.delivered, s.pending, s.failed, s.dropped,
                             s.lost_on_stop)
                 for topic, s in stats.topics.items()
             ]
-            self.query_one(SinkStatusPanel).show(self.engine.sink_status(), counts)
-            bar = self.query_one(StatusBar)
+            self._sink_panel.show(self.engine.sink_status(), counts)
+            bar = self._status_bar
             bar.run_state = self.engine.state.value
             bar.uptime = int(stats.elapsed)
             bar.rate = stats.records_per_second

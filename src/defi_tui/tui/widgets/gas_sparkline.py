@@ -46,10 +46,12 @@ class GasSparkline(Widget):
         """
         super().__init__(name=name, id=id, classes=classes)
         self._values: list[int] = []
+        self._reading = Static("waiting for gas samples…", id="gas-reading")
+        self._line = Sparkline([], id="gas-line")
 
     def compose(self) -> ComposeResult:
-        yield Static("waiting for gas samples…", id="gas-reading")
-        yield Sparkline([], id="gas-line")
+        yield self._reading
+        yield self._line
 
     def update_samples(self, values: Sequence[int]) -> None:
         """Show these gas prices, oldest first.
@@ -58,7 +60,7 @@ class GasSparkline(Widget):
             values: ``avg_gas_price_gwei`` of the recent samples.
         """
         self._values = list(values)
-        self.query_one(Sparkline).data = self._values
+        self._line.data = self._values
         if not self._values:
             self.current = self.peak = None
             self.spike = False
@@ -77,7 +79,7 @@ class GasSparkline(Widget):
         text = f"now [b]{self.current}[/b] gwei   peak {self.peak} gwei"
         if self.spike:
             text += "   [b]SPIKE[/b]"
-        self.query_one("#gas-reading", Static).update(text)
+        self._reading.update(text)
 
     def watch_current(self) -> None:
         self._show_reading()
