@@ -13,7 +13,8 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from .config import ConfigError, Settings, load_settings
@@ -29,7 +30,7 @@ from .engine import (
 )
 from .events import TOPICS, to_json_str, to_jsonl, topic_of
 from .sinks import SinkError, create_sink
-from .sinks.base import EntityState, EntityStatus
+from .sinks.base import ConnectionState, EntityState, EntityStatus, SinkStatus
 
 PROG = "defi-event-generator"
 DESCRIPTION = (
@@ -69,9 +70,10 @@ def summary_lines(summary: RunSummary) -> list[str]:
             f"{s.lost_on_stop:>7,}"
         )
     total = summary.total.produced
+    attacks = f"{summary.attacks} attack{'s' if summary.attacks != 1 else ''}"
     lines.append(
         f"{total:,} records in {summary.elapsed:.1f}s "
-        f"({summary.records_per_second:,.1f} records/s), {summary.attacks} attack{'s' if summary.attacks != 1 else ''}"
+        f"({summary.records_per_second:,.1f} records/s), {attacks}"
     )
     if summary.total.lost_on_stop:
         lines.append(
@@ -170,6 +172,50 @@ class ConsoleReporter:
             pass
 
 
+class SinkStatusLines:
+    """Console lines for the sink's connection: retrying since when and why, back, failed.
+
+    A service that fails one statement in three flips between connected and
+    retrying all the time; a retrying line is printed only once the state has
+    lasted ``grace`` seconds, and a recovery only after a printed retrying line.
+    """
+
+    def __init__(
+        self, say: Callable[[str], None], current: Callable[[], SinkStatus], grace: float = 1.0
+    ) -> None:
+        self._say = say
+        self._current = current
+        self._grace = grace
+        self._reported_since: float | None = None
+        self._failed = False
+
+    def __call__(self, status: SinkStatus) -> None:
+        if status.state is ConnectionState.RETRYING:
+            since = status.since
+            asyncio.get_running_loop().call_later(self._grace, self._still_retrying, since)
+        elif status.state is ConnectionState.CONNECTED and self._reported_since is not None:
+            lasted = time.time() - self._reported_since
+            self._reported_since = None
+            self._say(f"✅ {status.kind} reachable again after {lasted:.1f}s")
+        elif status.state is ConnectionState.FAILED and not self._failed and status.entities:
+            # A failure during setup is the run's error line; this is one after it.
+            self._failed = True
+            self._say(f"❌ {status.kind} failed: {status.last_error}")
+
+    def _still_retrying(self, since: float) -> None:
+        status = self._current()
+        if status.state is not ConnectionState.RETRYING or status.since != since:
+            return
+        if self._reported_since == since:
+            return
+        self._reported_since = since
+        at = time.strftime("%H:%M:%S", time.localtime(since))
+        self._say(
+            f"⚠️  {status.kind} unavailable since {at}: {status.last_error}; retrying, "
+            f"{status.buffered:,} records waiting"
+        )
+
+
 async def _progress(engine: Engine, reporter: ConsoleReporter) -> None:
     """Load mode prints a line a second instead of a dot per tick."""
     while True:
@@ -181,25 +227,27 @@ async def _progress(engine: Engine, reporter: ConsoleReporter) -> None:
         )
 
 
-async def run(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+async def run(settings: Settings, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run the generator until DURATION, --count or Ctrl+C; returns the exit status."""
+    # Streams are looked up per call, not bound at import: tests and redirections swap them.
+    out, err = out or sys.stdout, err or sys.stderr
     reporter = ConsoleReporter(settings, out, err)
     sink = create_sink(settings)
     engine = Engine(settings, sink)
     engine.add_listener(reporter)
     by_user = False
+    task = asyncio.current_task()
+    assert task is not None
 
     def on_signal() -> None:
         nonlocal by_user
-        if by_user:
+        if by_user and task is not None:
             # Second Ctrl+C: the user does not want to wait for the flush.
             task.cancel()
         by_user = True
         engine.stop()
 
     loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
 
@@ -208,6 +256,7 @@ async def run(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.st
             engine.stop()
 
     engine.add_listener(stop_on_closed_pipe)
+    sink.add_status_listener(SinkStatusLines(reporter._say, sink.status))
     reporter.banner()
     progress = asyncio.create_task(_progress(engine, reporter)) if settings.load_mode else None
     try:
@@ -227,7 +276,50 @@ async def run(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.st
         reporter._say("\n\n✅ Completed generation cycle")
     for line in summary_lines(summary):
         reporter._say(line)
+    if sink.tracker.last_error:
+        reporter._say(f"   last error: {sink.tracker.last_error}")
     return 0
+
+
+async def run_deltastream_command(
+    settings: Settings,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    ask: Callable[[str], str] = input,
+) -> int:
+    """``--create-streams`` or ``--drop-entities``: set up or clean up DeltaStream, then exit."""
+    out, err = out or sys.stdout, err or sys.stderr
+    create, drop = settings.extra.get("create_streams"), settings.extra.get("drop_entities")
+    if create and drop:
+        err.write(f"{PROG}: error: --create-streams and --drop-entities cannot be combined\n")
+        return EXIT_CONFIG
+    flag = "--create-streams" if create else "--drop-entities"
+    if settings.sink != "deltastream":
+        err.write(
+            f"{PROG}: error: {flag} works on DeltaStream but the sink is {settings.sink!r}; "
+            "allowed: set DELTASTREAM_TOKEN and DELTASTREAM_ORG_ID (SINK auto or deltastream)\n"
+        )
+        return EXIT_CONFIG
+    # Imported here: only a DeltaStream command loads the DeltaStream SDK.
+    from .sinks.deltastream import create_streams, drop_entities
+
+    async def confirm(question: str) -> bool:
+        try:
+            answer = await asyncio.to_thread(ask, f"{question} [y/N] ")
+        except EOFError:
+            err.write("no answer (stdin is closed); pass --yes to drop without asking\n")
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    try:
+        report = await (create_streams(settings) if create else drop_entities(settings, confirm))
+    except SinkError as exc:
+        err.write(f"{PROG}: error: {exc}\n")
+        return 1
+    for line in report.lines:
+        out.write(line + "\n")
+    out.flush()
+    return 0 if report.ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -240,6 +332,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SinkError as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         raise SystemExit(EXIT_CONFIG) from None
+    if settings.extra.get("create_streams") or settings.extra.get("drop_entities"):
+        try:
+            raise SystemExit(asyncio.run(run_deltastream_command(settings)))
+        except KeyboardInterrupt:
+            sys.stderr.write("\n⚠️  Stopped by user\n")
+            raise SystemExit(130) from None
     try:
         status = asyncio.run(run(settings))
     except (KeyboardInterrupt, asyncio.CancelledError):

@@ -192,6 +192,23 @@ def uuid_text(text: str) -> str:
         raise ValueError("is not a UUID") from None
 
 
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    """A whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        value = positive_int(text) if low > 0 else seed_value(text)
+        if not low <= value <= high:
+            raise ValueError(f"is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def switch(text: str) -> bool:
+    """A flag without a value; never parsed from text, present for the table's shape."""
+    return bool(text)
+
+
 def writable_file(text: str) -> Path:
     """A file that can be created or appended to."""
     path = Path(text).expanduser()
@@ -445,6 +462,98 @@ OPTIONS: list[Option] = [
         "seconds a stop waits for pending records",
         10.0,
         metavar="SECONDS",
+    ),
+    # --- DeltaStream sink (sinks/deltastream.py) -------------------------------------------
+    Option(
+        "deltastream_partitions",
+        "--deltastream-partitions",
+        "DELTASTREAM_PARTITIONS",
+        positive_int,
+        "a whole number > 0",
+        "kafka.partitions of the entities the deltastream sink creates",
+        3,
+        metavar="N",
+    ),
+    Option(
+        "deltastream_replicas",
+        "--deltastream-replicas",
+        "DELTASTREAM_REPLICAS",
+        positive_int,
+        "a whole number > 0",
+        "kafka.replicas of the entities the deltastream sink creates",
+        1,
+        metavar="N",
+    ),
+    Option(
+        "deltastream_retention_ms",
+        "--deltastream-retention-ms",
+        "DELTASTREAM_RETENTION_MS",
+        positive_int,
+        "a whole number of milliseconds > 0",
+        "kafka.topic.retention.ms of the entities the deltastream sink creates (7 days)",
+        604_800_000,
+        metavar="MS",
+    ),
+    Option(
+        "deltastream_statement_timeout",
+        "--deltastream-statement-timeout",
+        "DELTASTREAM_STATEMENT_TIMEOUT",
+        positive_seconds,
+        "a number of seconds > 0",
+        "seconds one DeltaStream statement may take before it is abandoned and retried",
+        30.0,
+        metavar="SECONDS",
+    ),
+    Option(
+        "deltastream_retry_max",
+        "--deltastream-retry-max",
+        "DELTASTREAM_RETRY_MAX",
+        positive_seconds,
+        "a number of seconds > 0",
+        "longest wait between retries while DeltaStream is unavailable",
+        30.0,
+        metavar="SECONDS",
+    ),
+    Option(
+        "deltastream_in_flight",
+        "--deltastream-in-flight",
+        "DELTASTREAM_IN_FLIGHT",
+        int_between(1, 16),
+        "a whole number from 1 to 16",
+        "INSERT statements in flight per entity; 1 keeps each entity's records in order, "
+        "more trade that order for throughput",
+        1,
+        metavar="N",
+    ),
+    Option(
+        "create_streams",
+        "--create-streams",
+        None,
+        switch,
+        "no value",
+        "define DeltaStream streams over the three entities (if missing), then exit",
+        None,
+        is_switch=True,
+    ),
+    Option(
+        "drop_entities",
+        "--drop-entities",
+        None,
+        switch,
+        "no value",
+        "drop the streams and entities this tool creates in DeltaStream (asks first), then exit",
+        None,
+        is_switch=True,
+    ),
+    Option(
+        "yes",
+        "--yes",
+        None,
+        switch,
+        "no value",
+        "answer yes to confirmation questions (--drop-entities)",
+        None,
+        is_switch=True,
     ),
     # --- Kafka sink. Every other librdkafka property comes from KAFKA_* variables or the
     # properties file (see kafka_properties below); these env names are not passed through.

@@ -188,14 +188,15 @@ class Engine:
         self._paused = False
         self._stop_requested = False
         self._injects = 0
-        self._wake: asyncio.Event | None = None
+        self._wake = asyncio.Event()
         self._t0: float | None = None
         self._t_end: float | None = None
         self._paused_at: float | None = None
         self._pause_shift = 0.0
         self._steps: list[_Step] = []
         self._seq = itertools.count()
-        self._idle: asyncio.Event | None = None
+        self._idle = asyncio.Event()
+        self._done = asyncio.Event()
 
     # --- observing
 
@@ -245,8 +246,9 @@ class Engine:
     # --- controls (safe to call from the loop at any time)
 
     def _poke(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        # Not idle any more: the loop has something to handle before it sleeps.
+        self._idle.clear()
+        self._wake.set()
 
     def pause(self) -> None:
         """Stop normal traffic and the attack schedule (injected attacks still run)."""
@@ -288,16 +290,19 @@ class Engine:
         self._poke()
 
     async def wait_idle(self) -> None:
-        """Return once the engine is waiting for its next scheduled moment."""
-        if self._idle is not None:
-            await self._idle.wait()
+        """Return once the engine waits for its next scheduled moment (or has finished)."""
+        idle = asyncio.ensure_future(self._idle.wait())
+        done = asyncio.ensure_future(self._done.wait())
+        try:
+            await asyncio.wait({idle, done}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            idle.cancel()
+            done.cancel()
 
     # --- running
 
     async def run(self) -> RunSummary:
         """Open the sink, generate until stopped, flush and close. Returns the final counters."""
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
         reason = "stop"
         try:
             entities = await self.sink.open()
@@ -320,12 +325,12 @@ class Engine:
             finally:
                 await self.sink.close()
                 self._set_state(RunState.STOPPED)
+                self._done.set()
         summary = self.stats()
         self._emit(Stopped(summary, reason))
         return summary
 
     async def _sleep_until(self, deadline: float) -> None:
-        assert self._wake is not None and self._idle is not None
         if self._wake.is_set():
             self._wake.clear()
             return
@@ -466,12 +471,15 @@ class Engine:
             budget = LOAD_BATCH
             if rate > 0:
                 active = now - self._t0 - self._pause_shift - self._current_pause(now)
-                allowed = int(rate * active) - produced
+                # The epsilon keeps float rounding at a chunk boundary from
+                # turning "due now" into a zero-length sleep, over and over.
+                allowed = int(rate * active + 1e-6) - produced
                 if allowed < chunk and (count is None or count - produced > allowed):
                     due = self._t0 + self._pause_shift + (produced + chunk) / rate
-                    await self._sleep_until(min(due, end))
-                    continue
-                budget = min(allowed, LOAD_BATCH)
+                    if due > now:
+                        await self._sleep_until(min(due, end))
+                        continue
+                budget = max(1, min(allowed, LOAD_BATCH))
             if count is not None:
                 budget = min(budget, count - produced)
             remaining = math.inf if count is None else count - produced

@@ -129,7 +129,10 @@ def test_properties_file_in_java_style(tmp_path: Path) -> None:
     assert settings.kafka_property_sources["sasl.username"] == f"{path} line 7"
 
 
-def test_environment_overrides_the_file_which_overrides_dotenv(tmp_path: Path) -> None:
+def test_environment_overrides_the_file_which_overrides_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / "client.properties"
     path.write_text("bootstrap.servers=from-file:9092\nlinger.ms=10\nacks=1\n")
     (tmp_path / ".env").write_text(

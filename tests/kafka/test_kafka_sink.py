@@ -20,7 +20,6 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from kafka_support import Heartbeat, MockCluster
 
 from defi_tui import cli
 from defi_tui.config import Settings, load_settings
@@ -44,6 +43,7 @@ from defi_tui.sinks import create_sink
 from defi_tui.sinks import kafka as kafka_module
 from defi_tui.sinks.base import ConnectionState, EntityState, SinkError, SinkStatus
 from defi_tui.sinks.kafka import KafkaSink, encode_values, record_key
+from support.kafka_mock import Heartbeat, MockCluster
 
 
 def kafka_settings(bootstrap: str, setup_timeout: float = 5.0, **kw: Any) -> Settings:

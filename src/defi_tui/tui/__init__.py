@@ -1,0 +1,1 @@
+"""The Textual dashboard (``defi-tui``): the only part of the package that imports Textual."""
