@@ -78,3 +78,11 @@ def test_from_dict_rejects_unknown_topics_and_fields() -> None:
 
 def test_empty_batch_is_empty() -> None:
     assert to_jsonl([]) == b""
+
+
+@pytest.mark.parametrize("odd", ["\n", "a\nb", "\t", "\\", '"', "\u2028", "é", "\x00", "inf", "nan"])
+def test_jsonl_escapes_each_awkward_string(odd: str) -> None:
+    records = [DexPrice(1, odd, 1.5, odd), DexPrice(2, "WETH/DAI", 2.5, "A")]
+    lines = to_jsonl(records).split(b"\n")
+    assert len(lines) == 3
+    assert json.loads(lines[0])["record"]["token_pair"] == odd
