@@ -82,7 +82,7 @@ async def test_existing_topics_are_reported_and_the_sink_is_connected(
         assert [e.name for e in entities] == list(TOPICS)
         assert [e.state for e in entities] == [EntityState.EXISTS] * 3
         parts = cluster_with_topics.partitions(TRANSACTIONS)
-        assert entities[0].detail == f"topic {TRANSACTIONS}, {parts} partitions"
+        assert entities[0].detail == f"{parts} partitions"
         status = sink.status()
         assert status.kind == "kafka"
         assert status.target == cluster_with_topics.bootstrap
@@ -103,8 +103,10 @@ async def test_creation_the_cluster_never_confirms_is_bounded_and_producing_goes
         assert [e.state for e in entities] == [EntityState.AUTO_CREATE] * 3
         for entity in entities:
             assert entity.ok
-            assert entity.detail.startswith(f"topic {entity.name}: ")
-            assert entity.detail.endswith("left to the broker's auto-create on first produce")
+            assert entity.detail.startswith("creation not confirmed within 1.5s")
+            assert entity.detail.endswith(
+                "the broker creates it on first produce (auto.create.topics.enable)"
+            )
         records = normal_records(200)
         await sink.publish(records)
         assert await sink.flush(20) == 0
@@ -164,7 +166,7 @@ async def test_missing_topics_are_created_with_the_options_and_failures_reported
     }
     tx, px, gas = entities
     assert tx.state is EntityState.CREATED
-    assert tx.detail == "topic dev.onchain_transactions, 6 partitions, replication factor 2"
+    assert tx.detail == "topic dev.onchain_transactions: 6 partitions, replication factor 2"
     assert px.state is EntityState.EXISTS
     assert gas.state is EntityState.FAILED
     assert gas.name == MEMPOOL

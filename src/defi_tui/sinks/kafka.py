@@ -351,7 +351,7 @@ class KafkaSink(Sink):
                 EntityStatus(
                     entity,
                     EntityState.FAILED,
-                    f"topic {name} not checked: the cluster did not answer within "
+                    f"{_renamed(entity, name)}not checked: the cluster did not answer within "
                     f"{plan.setup_timeout:g}s; records wait in the buffer",
                 )
                 for entity, name in plan.names.items()
@@ -366,12 +366,14 @@ class KafkaSink(Sink):
             ):
                 missing.append(entity)
             elif topic.error is not None:
+                why = self._clean(topic.error.str())
                 statuses[entity] = EntityStatus(
-                    entity, EntityState.FAILED, f"topic {name}: {self._clean(topic.error.str())}"
+                    entity, EntityState.FAILED, f"{_renamed(entity, name)}{why}"
                 )
             else:
+                size = f"{len(topic.partitions)} partitions"
                 statuses[entity] = EntityStatus(
-                    entity, EntityState.EXISTS, f"topic {name}, {len(topic.partitions)} partitions"
+                    entity, EntityState.EXISTS, f"{_renamed(entity, name)}{size}"
                 )
         if missing:
             statuses.update(await self._create(admin, missing, deadline))
@@ -392,7 +394,8 @@ class KafkaSink(Sink):
             concurrent.futures.wait, list(futures.values()), max(0.1, deadline - time.monotonic())
         )
         made = f"{plan.partitions} partitions, replication factor {plan.replication}"
-        auto = "left to the broker's auto-create on first produce"
+        unconfirmed = f"creation not confirmed within {plan.setup_timeout:g}s"
+        auto = "the broker creates it on first produce (auto.create.topics.enable)"
         out: dict[str, EntityStatus] = {}
         for entity in entities:
             name = plan.names[entity]
@@ -401,23 +404,32 @@ class KafkaSink(Sink):
                 out[entity] = EntityStatus(
                     entity,
                     EntityState.AUTO_CREATE,
-                    f"topic {name}: creation not confirmed within {plan.setup_timeout:g}s; {auto}",
+                    f"{_renamed(entity, name)}{unconfirmed}; {auto}",
                 )
                 continue
             exc = future.exception()
             if exc is None:
-                out[entity] = EntityStatus(entity, EntityState.CREATED, f"topic {name}, {made}")
+                out[entity] = EntityStatus(
+                    entity, EntityState.CREATED, f"{_renamed(entity, name)}{made}"
+                )
                 continue
             err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
             text = self._clean(_error_text(exc))
             if err is not None and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                out[entity] = EntityStatus(entity, EntityState.EXISTS, f"topic {name}")
+                # Created meanwhile by someone else: as good as existing.
+                out[entity] = EntityStatus(
+                    entity, EntityState.EXISTS, _renamed(entity, name).rstrip(": ")
+                )
             elif err is not None and err.code() in _TIMEOUTS:
                 out[entity] = EntityStatus(
-                    entity, EntityState.AUTO_CREATE, f"topic {name}: {text}; {auto}"
+                    entity,
+                    EntityState.AUTO_CREATE,
+                    f"{_renamed(entity, name)}{unconfirmed} ({text}); {auto}",
                 )
             else:
-                out[entity] = EntityStatus(entity, EntityState.FAILED, f"topic {name}: {text}")
+                out[entity] = EntityStatus(
+                    entity, EntityState.FAILED, f"{_renamed(entity, name)}{text}"
+                )
         return out
 
     async def publish(self, records: Sequence[Record]) -> None:
@@ -686,6 +698,11 @@ class KafkaSink(Sink):
     def _count(self, records: Sequence[Record], count: Callable[..., None], *reason: str) -> None:
         for cls, n in Counter(map(type, records)).items():
             count(_ENTITY_OF_TYPE[cls], n, *reason)
+
+
+def _renamed(entity: str, topic: str) -> str:
+    """``"topic NAME: "`` when the topic is not named like its entity, else nothing."""
+    return "" if topic == entity else f"topic {topic}: "
 
 
 def _set_done(future: asyncio.Future[None]) -> None:
