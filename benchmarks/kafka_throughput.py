@@ -14,8 +14,11 @@ Three measurements per round, each into a fresh mock cluster (3 brokers on
   engine's batch size, to show the sink's own cost.
 
 Rates count delivery-confirmed records over the time from the first record
-to the last confirmation. Rounds alternate so that a noisy machine slows all
-three alike; medians and ratios are printed.
+to the last confirmation. Each measurement runs in a fresh process (its own
+mock cluster, no leftovers of the previous one in memory); rounds alternate
+so that a noisy machine slows all three alike; medians and ratios are
+printed, and for engine and sink the CPU time of the event-loop thread per
+record, which a busy machine disturbs less than wall-clock rates.
 
     uv run python benchmarks/kafka_throughput.py [--records N] [--rounds R]
 """
@@ -25,7 +28,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import statistics
+import subprocess
 import sys
 import time
 from typing import Any
@@ -74,10 +79,10 @@ def sample_values(n: int) -> list[bytes]:
     while len(records) < n:
         for tick in sim.normal_ticks(1000, 1_767_225_600_000):
             records.extend(tick)
-    return [v.encode() for v in encode_values(records[:n])]
+    return encode_values(records[:n])
 
 
-def plain(n: int, values: list[bytes]) -> float:
+def plain(n: int) -> tuple[float, float]:
     """A bare produce loop with the sink's producer settings: delivered records/s."""
     cluster = MockCluster()
     settings = settings_for(cluster, n)
@@ -97,7 +102,7 @@ def plain(n: int, values: list[bytes]) -> float:
         }
     )
     produce, poll = producer.produce, producer.poll
-    pool = itertools.cycle(values)
+    pool = itertools.cycle(sample_values(30_000))
     start = time.perf_counter()
     for i in range(n):
         value = next(pool)
@@ -112,23 +117,23 @@ def plain(n: int, values: list[bytes]) -> float:
     producer.flush(60)
     elapsed = time.perf_counter() - start
     assert delivered == n, f"plain loop delivered {delivered} of {n}"
-    return n / elapsed
+    return n / elapsed, 0.0
 
 
-def engine(n: int) -> float:
-    """The real engine into the kafka sink: delivered records/s."""
+def engine(n: int) -> tuple[float, float]:
+    """The real engine into the kafka sink: delivered records/s, loop-thread CPU µs per record."""
     cluster = MockCluster()
     settings = settings_for(cluster, n)
     sink = KafkaSink(settings)
     run = Engine(settings, sink)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.thread_time()
     summary = asyncio.run(run.run())
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu
     assert summary.total.delivered == n, summary.total
-    return n / elapsed
+    return n / elapsed, cpu / n * 1e6
 
 
-def sink_only(n: int) -> float:
+def sink_only(n: int) -> tuple[float, float]:
     """Records generated beforehand, published in the engine's batches: delivered records/s."""
     cluster = MockCluster()
     settings = settings_for(cluster, n)
@@ -139,51 +144,72 @@ def sink_only(n: int) -> float:
             records.extend(tick)
     del records[n:]
 
-    async def go() -> float:
+    async def go() -> tuple[float, float]:
         sink = KafkaSink(settings)
         await sink.open()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         for i in range(0, n, LOAD_BATCH):
             await sink.publish(records[i : i + LOAD_BATCH])
             await asyncio.sleep(0)
         left = await sink.flush(60)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu
         await sink.close()
         assert left == 0 and sum(c.delivered for c in sink.tracker.counters.values()) == n
-        return n / elapsed
+        return n / elapsed, cpu / n * 1e6
 
     return asyncio.run(go())
+
+
+MEASURES = {"plain": plain, "engine": engine, "sink": sink_only}
+
+
+def measure_in_child(name: str, n: int) -> tuple[float, float]:
+    """Run one measurement in a fresh interpreter; its result comes back as JSON."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--records", str(n), "--one", name],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rate, cpu = json.loads(out.strip().splitlines()[-1])
+    return float(rate), float(cpu)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--one", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     n = args.records
-    values = sample_values(30_000)
-    size = sum(map(len, values)) / len(values)
+    if args.one:
+        print(json.dumps(MEASURES[args.one](n)))
+        return
+    size = statistics.mean(map(len, sample_values(30_000)))
 
-    rates: dict[str, list[float]] = {"plain": [], "engine": [], "sink": []}
+    rates: dict[str, list[float]] = {name: [] for name in MEASURES}
+    cpus: dict[str, list[float]] = {name: [] for name in MEASURES}
     for i in range(args.rounds):
-        rates["plain"].append(plain(n, values))
-        rates["engine"].append(engine(n))
-        rates["sink"].append(sink_only(n))
+        for name in MEASURES:
+            rate, cpu = measure_in_child(name, n)
+            rates[name].append(rate)
+            cpus[name].append(cpu)
         print(
             f"round {i + 1}: " + "  ".join(f"{name} {r[-1]:,.0f}/s" for name, r in rates.items()),
             file=sys.stderr,
         )
     p, e, s = (statistics.median(rates[k]) for k in ("plain", "engine", "sink"))
-    print(f"records per run:                         {n:,} (median of {args.rounds} rounds)")
-    print(f"mean value size:                         {size:.0f} bytes")
-    print(f"plain Producer.produce loop:             {p:>10,.0f} records/s delivered")
+    ce, cs = statistics.median(cpus["engine"]), statistics.median(cpus["sink"])
+    print(f"records per run:                      {n:,} (median of {args.rounds} rounds)")
+    print(f"mean value size:                      {size:.0f} bytes")
+    print(f"plain Producer.produce loop:          {p:>10,.0f} records/s delivered")
     print(
-        f"engine -> kafka sink (--rate 0):         {e:>10,.0f} records/s delivered"
-        f"  ({e / p:.0%} of plain)"
+        f"engine -> kafka sink (--rate 0):      {e:>10,.0f} records/s delivered"
+        f"  ({e / p:.0%} of plain; loop thread {ce:.2f} µs CPU per record)"
     )
     print(
-        f"kafka sink alone (records pre-built):    {s:>10,.0f} records/s delivered"
-        f"  ({s / p:.0%} of plain)"
+        f"kafka sink alone (records pre-built): {s:>10,.0f} records/s delivered"
+        f"  ({s / p:.0%} of plain; loop thread {cs:.2f} µs CPU per record)"
     )
 
 
