@@ -272,7 +272,6 @@ class KafkaSink(Sink):
         self._entities: tuple[EntityStatus, ...] = ()
         self._producer: Producer | None = None
         self._admin: AdminClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._pump: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[None] | None = None
         self._next_probe = 0.0
@@ -287,6 +286,7 @@ class KafkaSink(Sink):
         self._ok: dict[str, int] = dict.fromkeys(self.plan.names.values(), 0)
         self._bad: dict[tuple[str, str], int] = {}
         self._client_errors: deque[KafkaError] = deque(maxlen=32)
+        self._fatal: list[KafkaError] = []
 
     # --- client callbacks (run in the thread that calls poll)
 
@@ -294,6 +294,7 @@ class KafkaSink(Sink):
         ok = self._ok
         bad = self._bad
         errors = self._client_errors
+        fatal = self._fatal
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             topic: Any = msg.topic()
@@ -304,7 +305,9 @@ class KafkaSink(Sink):
                 bad[key] = bad.get(key, 0) + 1
 
         def on_error(err: KafkaError) -> None:
-            errors.append(err)
+            # A fatal error must not be pushed out of the bounded list by the
+            # transport errors that follow it.
+            (fatal if err.fatal() else errors).append(err)
 
         return {"on_delivery": on_delivery, "error_cb": on_error}
 
@@ -318,7 +321,6 @@ class KafkaSink(Sink):
                 + ", ".join(f"{e}→{n}" for e, n in self.plan.names.items())
                 + "); allowed: a distinct name per topic"
             )
-        self._loop = asyncio.get_running_loop()
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="kafka-poll"
         )
@@ -630,6 +632,8 @@ class KafkaSink(Sink):
                 self._set_state(ConnectionState.CONNECTED)
         while self._client_errors:
             self._on_client_error(self._client_errors.popleft())
+        if self._fatal:
+            self._on_client_error(self._fatal.pop(0))
 
     def _on_client_error(self, err: KafkaError) -> None:
         text = self._clean(str(err.str()))
