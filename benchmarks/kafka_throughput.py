@@ -41,7 +41,7 @@ from defi_tui.config import Settings
 from defi_tui.engine import LOAD_BATCH, Engine
 from defi_tui.events import TOPICS, Record
 from defi_tui.simulator import Simulator
-from defi_tui.sinks.kafka import KafkaSink, client_properties, encode_values
+from defi_tui.sinks.kafka import KafkaSink, client_properties, encode_value
 
 PLAIN_TOPIC = "plain_baseline"
 
@@ -79,7 +79,7 @@ def sample_values(n: int) -> list[bytes]:
     while len(records) < n:
         for tick in sim.normal_ticks(1000, 1_767_225_600_000):
             records.extend(tick)
-    return encode_values(records[:n])
+    return [encode_value(r) for r in records[:n]]
 
 
 def plain(n: int) -> tuple[float, float]:
