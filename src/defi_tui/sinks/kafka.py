@@ -512,8 +512,7 @@ class KafkaSink(Sink):
                 self._stalled = True
                 self._set_state(
                     ConnectionState.RETRYING,
-                    self._last_transport
-                    or f"no delivery confirmed for {STALL_SECONDS:g}s with the buffer full",
+                    f"no delivery confirmed for {STALL_SECONDS:g}s with the buffer full",
                 )
                 return False
 
