@@ -563,8 +563,8 @@ OPTIONS: list[Option] = [
         "KAFKA_CONFIG_FILE",
         readable_file,
         "a readable properties file (name=value lines)",
-        "librdkafka properties file (java-properties style: security.protocol=SASL_SSL, ...); "
-        "KAFKA_* variables override it",
+        "kafka sink: librdkafka properties file (name=value lines, e.g. "
+        "security.protocol=SASL_SSL); KAFKA_<PROPERTY> variables override it",
         None,
         metavar="FILE",
     ),
@@ -575,7 +575,7 @@ OPTIONS: list[Option] = [
         topic_prefix,
         "letters, digits, '.', '_' and '-'",
         "kafka sink: put PREFIX in front of every topic name",
-        "",
+        None,
         metavar="PREFIX",
     ),
     Option(
