@@ -500,8 +500,7 @@ class Engine:
                         self._load_attack(batch, ts)
                         continue
                 want = min(ticks_per_attack - since_attack, max(1, (budget - len(batch) + 2) // 3))
-                for tick in sim.normal_ticks(want, ts):
-                    batch.extend(tick)
+                sim.extend_normal(batch, want, ts)
                 since_attack += want
                 ticks += want
             # Whole ticks keep the topic mix; a tail over budget waits for the
