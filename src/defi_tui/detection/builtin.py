@@ -82,7 +82,6 @@ class BuiltinDetectors:
     def process(self, records: Sequence[Record]) -> list[Detection]:
         """Read a batch of records (in production order); the alerts they raise."""
         out: list[Detection] = []
-        loans = self._loans
         lenders = self._lenders
         gas = self._gas
         gas_append = gas.append
