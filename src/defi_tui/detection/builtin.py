@@ -39,6 +39,7 @@ GAS_THRESHOLD = 100
 """Gwei (exclusive) that makes a sample a spike."""
 GAS_WINDOW = 10
 """Samples in the gas moving average."""
+_NAN = float("nan")
 MAX_OPEN_LOANS = 100_000
 """Loans waiting for a repayment; beyond this the oldest are forgotten."""
 
@@ -70,9 +71,8 @@ class BuiltinDetectors:
         self._lenders: dict[str, int] = {}
         """Lenders with open loans, and how many."""
         self._loan_order: deque[Transaction] = deque()
-        self._latest_tx_ms = 0
-        self._pair: str | None = None
-        self._price: float | None = None
+        self._pair = ""
+        self._price = _NAN
         self._prices: dict[str, float] = {}
         self._gas: deque[int] = deque(maxlen=GAS_WINDOW)
         self._block: int | None = None
@@ -85,43 +85,45 @@ class BuiltinDetectors:
         lenders = self._lenders
         gas = self._gas
         gas_append = gas.append
+        loan_threshold, gas_threshold = LOAN_THRESHOLD, GAS_THRESHOLD
         pair, price, block = self._pair, self._price, self._block
         tx_type, price_type = Transaction, DexPrice
-        latest_tx = self._latest_tx_ms
         rs: Sequence[Any] = records  # indexed by position: cheaper than attribute names
         for r in rs:
             cls = type(r)
             if cls is tx_type:
+                # Only the block of transfers is tracked: a price alert takes the
+                # block of the transfer before it (the swap, for an attack's price).
                 block = r[1]
                 # Repayment first: a transfer to an address with open loans.
                 if r[4] in lenders:
                     self._repayment(r, out)
-                if r[6] > LOAN_THRESHOLD:
+                if r[6] > loan_threshold:
                     self._open_loan(r)
-                if r[2] > latest_tx:
-                    latest_tx = r[2]
             elif cls is price_type:
                 p: float = r[2]
                 if r[1] != pair:
-                    if pair is not None and price is not None:
-                        self._prices[pair] = price
+                    self._prices[pair] = price
                     pair = r[1]
-                    price = self._prices.get(pair)
-                # A loose float test first; only a candidate is judged exactly.
-                if price is not None and abs(p - price) * 10.0 > price * 0.999999:
+                    price = self._prices.get(pair, _NAN)
+                # A loose float test (|change| > ~10%, squared to skip abs());
+                # only a candidate is judged exactly. NaN (no previous) never passes.
+                d = p - price
+                if d * d * 100.0 > price * price * 0.999998:
                     if moved_more_than_10_percent(price, p):
                         out.append(self._price_alert(r, price, block))
                 price = p
             else:
-                block = r[1]
-                g: int = r[2]
-                gas_append(g)
-                if g > GAS_THRESHOLD:
+                gas_append(r[2])
+                if r[2] > gas_threshold:
                     out.append(self._gas_alert(r, sum(gas) / len(gas)))
         self._pair, self._price, self._block = pair, price, block
-        self._latest_tx_ms = latest_tx
         if self._loan_order:
-            self._expire(latest_tx - REPAY_WINDOW_MS)
+            for r in reversed(rs):
+                # Timestamps never go back within a topic: the last transfer is the latest.
+                if type(r) is tx_type:
+                    self._expire(r[2] - REPAY_WINDOW_MS)
+                    break
         return out
 
     # --- flash loan pair

@@ -1,0 +1,86 @@
+"""What scoring costs: the same load-mode run with and without the builtin detection source.
+
+Each run is the real engine producing 1,000,000 normal records and about
+1,000 attacks (one every 333 normal ticks) unthrottled into the local sink.
+The scored run adds the judge with the builtin reference detectors: every
+produced record is read by the three detectors, every alert is matched
+against the ground truth and scored. Rounds alternate the two runs so that a
+noisy machine slows both; the medians and their ratio are what to compare.
+
+    uv run python benchmarks/scoring_overhead.py [--normal N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+
+from defi_tui.config import Settings
+from defi_tui.detection import Judge
+from defi_tui.detection.builtin import BuiltinSource
+from defi_tui.engine import Engine
+from defi_tui.simulator import ATTACK_STEPS
+from defi_tui.sinks.local import LocalSink
+
+TICKS_PER_ATTACK = 333
+"""Normal ticks (three records each) between two attacks: 1,000 attacks per 1,000,000 records."""
+NORMAL_INTERVAL = 5.0
+
+
+def settings_for(normal: int) -> Settings:
+    attacks = normal // (3 * TICKS_PER_ATTACK)
+    return Settings(
+        seed=1,
+        seed_given=True,
+        count=normal + attacks * ATTACK_STEPS,
+        rate=0.0,
+        normal_interval=NORMAL_INTERVAL,
+        attack_interval=TICKS_PER_ATTACK * NORMAL_INTERVAL,
+    )
+
+
+async def _run(settings: Settings, scored: bool) -> tuple[float, int, int]:
+    engine = Engine(settings, LocalSink(settings))
+    judge = Judge(engine, [BuiltinSource("", settings)]) if scored else None
+    if judge is not None:
+        await judge.start()
+    start = time.perf_counter()
+    summary = await engine.run()
+    if judge is not None:
+        judge.finish()
+    elapsed = time.perf_counter() - start
+    detected = judge.boards["builtin"].detected if judge is not None else 0
+    return summary.total.produced / elapsed, summary.attacks, detected
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--normal", type=int, default=1_000_000, help="normal records per run")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    settings = settings_for(args.normal)
+
+    plain, scored = [], []
+    attacks = detected = 0
+    for i in range(args.rounds):
+        rate, _, _ = asyncio.run(_run(settings, scored=False))
+        plain.append(rate)
+        rate, attacks, detected = asyncio.run(_run(settings, scored=True))
+        scored.append(rate)
+        print(f"round {i + 1}: without scoring {plain[-1]:,.0f}/s  with scoring "
+              f"{scored[-1]:,.0f}/s", file=sys.stderr)
+    assert detected == attacks, f"builtin detected {detected} of {attacks} attacks"
+
+    p, s = statistics.median(plain), statistics.median(scored)
+    print(f"records per run:           {settings.count:,} ({args.normal:,} normal, "
+          f"{attacks:,} attacks, all detected), median of {args.rounds} rounds")
+    print(f"without scoring:           {p:>12,.0f} records/s")
+    print(f"with builtin scoring:      {s:>12,.0f} records/s")
+    print(f"ratio (with / without):    {s / p:>12.3f}  ({(1 - s / p) * 100:.1f}% slower)")
+
+
+if __name__ == "__main__":
+    main()
