@@ -86,19 +86,24 @@ async def engine_alone(settings: Settings, seconds: float) -> Sample:
 
 
 def cpu_report(seconds: float) -> None:
-    print(f"dashboard CPU, headless {SIZE[0]}x{SIZE[1]}, {seconds:.0f} s per case "
-          f"(1.00 = one core)")
-    print(f"{'case':<10}{'engine alone':>14}{'dashboard':>11}{'ratio':>8}{'UI cost':>9}"
-          f"{'records/s':>11}{'budget':>8}  verdict")
+    print(
+        f"dashboard CPU, headless {SIZE[0]}x{SIZE[1]}, {seconds:.0f} s per case (1.00 = one core)"
+    )
+    print(
+        f"{'case':<10}{'engine alone':>14}{'dashboard':>11}{'ratio':>8}{'UI cost':>9}"
+        f"{'records/s':>11}{'budget':>8}  verdict"
+    )
     for name, settings in (("default", DEFAULT), ("1000/s", LOAD)):
         base = asyncio.run(engine_alone(settings, seconds))
         dash = asyncio.run(dashboard(settings, seconds))
         # An idle engine can measure 0.000: no meaningful ratio then.
         ratio = f"{dash.cpu / base.cpu:.1f}" if base.cpu >= 0.001 else "n/a"
         ok = "ok" if dash.cpu <= BUDGET[name] else "OVER"
-        print(f"{name:<10}{base.cpu:>14.3f}{dash.cpu:>11.3f}{ratio:>8}"
-              f"{dash.cpu - base.cpu:>9.3f}{dash.records / dash.wall:>11.1f}"
-              f"{BUDGET[name]:>8.2f}  {ok}")
+        print(
+            f"{name:<10}{base.cpu:>14.3f}{dash.cpu:>11.3f}{ratio:>8}"
+            f"{dash.cpu - base.cpu:>9.3f}{dash.records / dash.wall:>11.1f}"
+            f"{BUDGET[name]:>8.2f}  {ok}"
+        )
 
 
 async def _memory(seconds: float, every: float) -> list[tuple[float, int]]:
@@ -111,8 +116,11 @@ async def _memory(seconds: float, every: float) -> list[tuple[float, int]]:
         t0 = time.perf_counter()
         while (elapsed := time.perf_counter() - t0) < seconds:
             samples.append((elapsed, proc.memory_info().rss))
-            print(f"  t={elapsed:6.0f}s rss={samples[-1][1] / 2**20:7.1f} MiB "
-                  f"records={app.engine.stats().total.produced:,}", flush=True)
+            print(
+                f"  t={elapsed:6.0f}s rss={samples[-1][1] / 2**20:7.1f} MiB "
+                f"records={app.engine.stats().total.produced:,}",
+                flush=True,
+            )
             await asyncio.sleep(every)
         samples.append((time.perf_counter() - t0, proc.memory_info().rss))
         app.exit()
@@ -120,26 +128,33 @@ async def _memory(seconds: float, every: float) -> list[tuple[float, int]]:
 
 
 def memory_report(seconds: float) -> None:
-    print(f"dashboard RSS at 1,000 records/s for {seconds:.0f} s, headless "
-          f"{SIZE[0]}x{SIZE[1]}")
+    print(f"dashboard RSS at 1,000 records/s for {seconds:.0f} s, headless {SIZE[0]}x{SIZE[1]}")
     samples = asyncio.run(_memory(seconds, 10.0))
     peak = max(rss for _, rss in samples)
     settled = [(t, rss) for t, rss in samples if t >= 60] or samples
     (t1, r1), (t2, r2) = settled[0], settled[-1]
     slope = (r2 - r1) / (t2 - t1) if t2 > t1 else 0.0
-    print(f"peak RSS {peak / 2**20:.1f} MiB; after the first minute "
-          f"{r1 / 2**20:.1f} -> {r2 / 2**20:.1f} MiB over {t2 - t1:.0f} s "
-          f"({slope * 60 / 2**20:+.2f} MiB/min)")
+    print(
+        f"peak RSS {peak / 2**20:.1f} MiB; after the first minute "
+        f"{r1 / 2**20:.1f} -> {r2 / 2**20:.1f} MiB over {t2 - t1:.0f} s "
+        f"({slope * 60 / 2**20:+.2f} MiB/min)"
+    )
     if seconds < 600:
-        print(f"extrapolated to 10 min: {(r2 + slope * (600 - t2)) / 2**20:.1f} MiB "
-              "(linear in the growth after the first minute)")
+        print(
+            f"extrapolated to 10 min: {(r2 + slope * (600 - t2)) / 2**20:.1f} MiB "
+            "(linear in the growth after the first minute)"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per case")
-    parser.add_argument("--memory", type=float, metavar="SECONDS",
-                        help="instead of CPU: sample RSS for SECONDS at 1,000 records/s")
+    parser.add_argument(
+        "--memory",
+        type=float,
+        metavar="SECONDS",
+        help="instead of CPU: sample RSS for SECONDS at 1,000 records/s",
+    )
     args = parser.parse_args()
     if args.memory:
         memory_report(args.memory)

@@ -71,9 +71,13 @@ class TargetDownSink(Sink):
 
     def status(self) -> SinkStatus:
         return SinkStatus(
-            self.kind, "localhost:9092", ConnectionState.RETRYING, 0.0,
+            self.kind,
+            "localhost:9092",
+            ConnectionState.RETRYING,
+            0.0,
             "broker localhost:9092 connection refused; retrying with backoff",
-            self._entities, len(self._buffer),
+            self._entities,
+            len(self._buffer),
         )
 
 

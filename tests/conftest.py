@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from support.fakes import FakeSink
 
 from defi_tui.clock import FakeClock
+from support.fakes import FakeSink
 
 
 @pytest.fixture(autouse=True)
@@ -15,9 +15,19 @@ def no_discovered_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
     """Tests see no DeltaStream/Kafka settings and no .env from the developer's machine."""
     for name in list(os.environ):
         if name.startswith(("DELTASTREAM_", "KAFKA_")) or name in {
-            "SINK", "SEED", "DURATION", "NORMAL_TRAFFIC_INTERVAL", "ATTACK_INTERVAL",
-            "ATTACK_STEP_DELAY", "STORE_NAME", "BUFFER_SIZE", "FLUSH_TIMEOUT", "RECORD_FILE",
-            "RATE", "COUNT", "OUTPUT_FORMAT",
+            "SINK",
+            "SEED",
+            "DURATION",
+            "NORMAL_TRAFFIC_INTERVAL",
+            "ATTACK_INTERVAL",
+            "ATTACK_STEP_DELAY",
+            "STORE_NAME",
+            "BUFFER_SIZE",
+            "FLUSH_TIMEOUT",
+            "RECORD_FILE",
+            "RATE",
+            "COUNT",
+            "OUTPUT_FORMAT",
         }:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))

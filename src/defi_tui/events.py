@@ -119,8 +119,8 @@ def _line_template(topic: str, cls: type[Record]) -> str:
 _LINE = {cls: _line_template(topic, cls) for topic, cls in RECORD_TYPES.items()}
 _QUOTES = {cls: t.count('"') for cls, t in _LINE.items()}
 _UNSAFE = bytes([*range(0x0A), *range(0x0B, 0x20), ord("\\")])
-"""Bytes that a template cannot emit raw: control characters (but the line
-break between records) and the backslash that would start an escape."""
+"""Bytes that a template cannot emit raw: control characters (line breaks are
+counted separately, as one must sit between records) and the backslash."""
 
 
 def to_jsonl(records: Sequence[Record]) -> bytes:
@@ -140,6 +140,7 @@ def to_jsonl(records: Sequence[Record]) -> bytes:
     if (
         data.count(b'"') == sum(quotes[cls] * n for cls, n in Counter(map(type, records)).items())
         and len(data.translate(None, _UNSAFE)) == len(data)
+        and data.count(b"\n") == len(records) - 1
         and b"inf" not in data
         and b"nan" not in data
     ):

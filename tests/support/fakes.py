@@ -61,5 +61,6 @@ class FakeSink(Sink):
 
     def status(self) -> SinkStatus:
         entities = tuple(EntityStatus(t, EntityState.CREATED) for t in TOPICS)
-        return SinkStatus(self.kind, "test", self.state, time.time(), self.error, entities,
-                          len(self._pending))
+        return SinkStatus(
+            self.kind, "test", self.state, time.time(), self.error, entities, len(self._pending)
+        )

@@ -15,14 +15,16 @@ def test_core_modules_import_no_textual_plotext_or_tui() -> None:
         "('textual', 'plotext', 'textual_plotext') or m.startswith('defi_tui.tui'))\n"
         "print(' '.join(bad))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""
 
 
 def test_the_dashboard_does_import_them() -> None:
     # The check above would pass vacuously if the names were wrong.
     code = "import sys, defi_tui.tui.app; print('textual' in sys.modules, 'plotext' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.split() == ["True", "True"]

@@ -72,7 +72,11 @@ async def test_attack_key_sends_five_records_to_sink_and_feed(
         assert [r.step for r in attack_rows] == [5, 4, 3, 2, 1]
         assert {r.block for r in attack_rows} == {attack.block_number}
         assert [r.label for r in reversed(attack_rows)] == [
-            "flash loan", "swap", "price drop", "gas spike", "repay"
+            "flash loan",
+            "swap",
+            "price drop",
+            "gas spike",
+            "repay",
         ]
         hashes = [(r.sender, r.receiver, r.amount) for r in rows if not r.step]
         assert (loan.from_address, loan.to_address, loan.tx_amount) not in hashes
@@ -131,8 +135,9 @@ async def test_pause_key_stops_counters_then_resume_continues(
         assert [c.delivered for c in panel.counts] == [7, 7, 7]
 
 
-async def test_quit_key_flushes_sink_and_exits(settings: Settings, clock: FakeClock,
-                                              tmp_path: Path) -> None:
+async def test_quit_key_flushes_sink_and_exits(
+    settings: Settings, clock: FakeClock, tmp_path: Path
+) -> None:
     recording = tmp_path / "records.jsonl"
     settings = dataclasses.replace(settings, record=recording)
     sink = LocalSink(settings)
@@ -162,8 +167,12 @@ async def test_help_key_shows_and_hides_key_help(settings: Settings, clock: Fake
     async with app.run_test(size=SIZE) as pilot:
         drive = Driver(app, pilot, clock)
         await drive.started()
-        assert _footer_keys(app) == {"a": "Attack", "p": "Pause", "q": "Quit",
-                                     "question_mark": "Keys"}
+        assert _footer_keys(app) == {
+            "a": "Attack",
+            "p": "Pause",
+            "q": "Quit",
+            "question_mark": "Keys",
+        }
         await pilot.press("question_mark")
         assert isinstance(app.screen, KeyHelpScreen)
         text = " ".join(str(s.render()) for s in app.screen.query(".key-help-line"))

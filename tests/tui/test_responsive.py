@@ -103,8 +103,15 @@ class SlowTargetSink(Sink):
         return sum(self._pending.values())
 
     def status(self) -> SinkStatus:
-        return SinkStatus(self.kind, "a target taking 2 s per record", self._state, time.time(),
-                          None, self._entities, self.pending())
+        return SinkStatus(
+            self.kind,
+            "a target taking 2 s per record",
+            self._state,
+            time.time(),
+            None,
+            self._entities,
+            self.pending(),
+        )
 
 
 async def test_keys_are_handled_within_100ms_while_the_sink_stalls(settings: Settings) -> None:

@@ -17,15 +17,20 @@ FAST = ["--normal-interval", "0.1", "--attack-interval", "0.5", "--attack-step-d
 def generator(*args: str, cwd: Path, **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "defi_tui.cli", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONIOENCODING": "utf-8"}, **kw,  # type: ignore[call-overload]
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONIOENCODING": "utf-8"},
+        **kw,  # type: ignore[call-overload]
     )
 
 
 def test_short_run_prints_the_original_examples_output_and_records(tmp_path: Path) -> None:
     record = tmp_path / "run.jsonl"
-    proc = generator(*FAST, "--duration", "1.2", "--seed", "5", "--record", str(record),
-                     cwd=tmp_path)
+    proc = generator(
+        *FAST, "--duration", "1.2", "--seed", "5", "--record", str(record), cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "🚀 Started generating real-time on-chain data..." in out
@@ -42,7 +47,9 @@ def test_short_run_prints_the_original_examples_output_and_records(tmp_path: Pat
     assert "✅ Completed generation cycle" in out
     assert "=== SUMMARY ===" in out
     total = next(line for line in out.splitlines() if line.startswith("total"))
-    produced, delivered, failed, dropped, lost = (int(x.replace(",", "")) for x in total.split()[1:])
+    produced, delivered, failed, dropped, lost = (
+        int(x.replace(",", "")) for x in total.split()[1:]
+    )
     assert produced == delivered > 0 and failed == dropped == lost == 0
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     # Records, then each attack's ground truth once its five records are in.
@@ -75,7 +82,10 @@ def test_same_seed_same_stream_in_load_mode(tmp_path: Path) -> None:
 def test_ctrl_c_stops_cleanly_with_a_summary(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "defi_tui.cli", *FAST, "--seed", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
         env={"PATH": os.environ.get("PATH", ""), "PYTHONIOENCODING": "utf-8"},
     )
     assert proc.stdout is not None
@@ -94,7 +104,9 @@ def test_ctrl_c_stops_cleanly_with_a_summary(tmp_path: Path) -> None:
 def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "defi_tui.cli", "--rate", "0", "--format", "jsonl"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
     )
     assert proc.stdout is not None
     first = proc.stdout.readline()

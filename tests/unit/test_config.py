@@ -28,7 +28,9 @@ def test_defaults_match_the_design() -> None:
     assert not s.load_mode
 
 
-def test_flags_beat_environment_beat_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_flags_beat_environment_beat_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / ".env").write_text("NORMAL_TRAFFIC_INTERVAL=7\nATTACK_INTERVAL=60\nDURATION=9\n")
     monkeypatch.chdir(tmp_path)
     s = load_settings(["--duration", "3"], {"ATTACK_INTERVAL": "30"})
@@ -64,10 +66,14 @@ BAD = [
     ({"SEED": "1.5"}, "SEED='1.5' is not a whole number"),
     ({"SEED": "abc"}, "SEED='abc' is not a whole number"),
     ({"SINK": "deltastream"}, "DELTASTREAM_TOKEN is not set but the deltastream sink needs it"),
-    ({"SINK": "deltastream", "DELTASTREAM_TOKEN": TOKEN},
-     "DELTASTREAM_ORG_ID is not set but the deltastream sink needs it"),
-    ({"DELTASTREAM_TOKEN": TOKEN, "DELTASTREAM_ORG_ID": "my-org"},
-     "DELTASTREAM_ORG_ID='my-org' is not a UUID"),
+    (
+        {"SINK": "deltastream", "DELTASTREAM_TOKEN": TOKEN},
+        "DELTASTREAM_ORG_ID is not set but the deltastream sink needs it",
+    ),
+    (
+        {"DELTASTREAM_TOKEN": TOKEN, "DELTASTREAM_ORG_ID": "my-org"},
+        "DELTASTREAM_ORG_ID='my-org' is not a UUID",
+    ),
     ({"SINK": "kafka"}, "KAFKA_BOOTSTRAP_SERVERS is not set but the kafka sink needs it"),
     ({"BUFFER_SIZE": "0"}, "BUFFER_SIZE='0' must be greater than 0"),
 ]
@@ -93,7 +99,10 @@ BAD_FLAGS = [
     (["--count", "1.5"], "--count='1.5' is not a whole number"),
     (["--format", "xml"], "--format='xml' is not one of the choices"),
     (["--sink", "s3"], "--sink='s3' is not one of the choices"),
-    (["--record", "/nonexistent-dir/x.jsonl"], "--record='/nonexistent-dir/x.jsonl' cannot be written"),
+    (
+        ["--record", "/nonexistent-dir/x.jsonl"],
+        "--record='/nonexistent-dir/x.jsonl' cannot be written",
+    ),
     (["--record", "."], "--record='.' is a directory"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
 ]
@@ -129,22 +138,45 @@ def test_help_documents_every_variable(capsys: pytest.CaptureFixture[str]) -> No
         cli.main(["--help"])
     assert exit_.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    for name in ["NORMAL_TRAFFIC_INTERVAL", "ATTACK_INTERVAL", "ATTACK_STEP_DELAY", "DURATION",
-                 "SINK", "SEED", "STORE_NAME", "DELTASTREAM_TOKEN", "DELTASTREAM_ORG_ID",
-                 "DELTASTREAM_SERVER_URL", "DELTASTREAM_DATABASE_NAME", "KAFKA_BOOTSTRAP_SERVERS",
-                 "--record", "--rate", "--count", "--format", "(default: 5)", "(default: 120)"]:
+    for name in [
+        "NORMAL_TRAFFIC_INTERVAL",
+        "ATTACK_INTERVAL",
+        "ATTACK_STEP_DELAY",
+        "DURATION",
+        "SINK",
+        "SEED",
+        "STORE_NAME",
+        "DELTASTREAM_TOKEN",
+        "DELTASTREAM_ORG_ID",
+        "DELTASTREAM_SERVER_URL",
+        "DELTASTREAM_DATABASE_NAME",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "--record",
+        "--rate",
+        "--count",
+        "--format",
+        "(default: 5)",
+        "(default: 120)",
+    ]:
         assert name in out, name
 
 
 @pytest.mark.parametrize(
     "env",
-    [{"NORMAL_TRAFFIC_INTERVAL": "abc"}, {"SEED": "x"}, {"SINK": "deltastream",
-                                                          "DELTASTREAM_TOKEN": TOKEN}],
+    [
+        {"NORMAL_TRAFFIC_INTERVAL": "abc"},
+        {"SEED": "x"},
+        {"SINK": "deltastream", "DELTASTREAM_TOKEN": TOKEN},
+    ],
 )
 def test_real_process_exits_2_without_traceback(env: dict[str, str], tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "defi_tui.cli"], env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        [sys.executable, "-m", "defi_tui.cli"],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2
     assert proc.stdout == ""

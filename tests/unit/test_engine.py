@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from support.fakes import FakeSink
 
 from defi_tui.clock import FakeClock
 from defi_tui.config import Settings
@@ -30,6 +29,7 @@ from defi_tui.engine import (
 )
 from defi_tui.events import DexPrice, MempoolSample, Transaction, to_dict, topic_of
 from defi_tui.sinks.local import LocalSink
+from support.fakes import FakeSink
 
 
 class Run:
@@ -266,8 +266,9 @@ async def test_recording_equals_what_the_engine_produced(tmp_path: Path) -> None
     settings = Settings(seed=3, seed_given=True, count=3000, rate=0.0, record=path)
     engine = Engine(settings, LocalSink(settings), clock=FakeClock())
     produced: list = []
-    engine.add_listener(lambda e: produced.extend(e.records) if isinstance(e, RecordsProduced)
-                        else None)
+    engine.add_listener(
+        lambda e: produced.extend(e.records) if isinstance(e, RecordsProduced) else None
+    )
     summary = await engine.run()
     lines = path.read_text().splitlines()
     assert len(lines) == len(produced) == 3000 == summary.total.delivered

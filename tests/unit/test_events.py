@@ -22,8 +22,15 @@ from defi_tui.simulator import Simulator
 
 
 def test_field_names_and_order_are_the_contract() -> None:
-    assert Transaction._fields == ("tx_hash", "block_number", "event_timestamp", "from_address",
-                                   "to_address", "tx_token", "tx_amount")
+    assert Transaction._fields == (
+        "tx_hash",
+        "block_number",
+        "event_timestamp",
+        "from_address",
+        "to_address",
+        "tx_token",
+        "tx_amount",
+    )
     assert DexPrice._fields == ("event_timestamp", "token_pair", "price", "join_helper")
     assert MempoolSample._fields == ("event_timestamp", "block_number", "avg_gas_price_gwei")
 
@@ -56,10 +63,14 @@ text = st.text(alphabet=st.characters(codec="utf-8"), max_size=30)
 
 
 @given(token=text, pair=text, helper=text, amount=st.floats(allow_nan=False, allow_infinity=False))
-def test_jsonl_is_valid_json_whatever_the_strings_hold(token: str, pair: str, helper: str,
-                                                        amount: float) -> None:
+def test_jsonl_is_valid_json_whatever_the_strings_hold(
+    token: str, pair: str, helper: str, amount: float
+) -> None:
     # Quotes, backslashes, control characters and non-ASCII must all survive.
-    records = [Transaction("0x1", 1, 2, "0xa", "0xb", token, amount), DexPrice(3, pair, 1.5, helper)]
+    records = [
+        Transaction("0x1", 1, 2, "0xa", "0xb", token, amount),
+        DexPrice(3, pair, 1.5, helper),
+    ]
     lines = to_jsonl(records).split(b"\n")
     assert lines[-1] == b""
     decoded = [json.loads(line) for line in lines[:-1]]
@@ -78,3 +89,13 @@ def test_from_dict_rejects_unknown_topics_and_fields() -> None:
 
 def test_empty_batch_is_empty() -> None:
     assert to_jsonl([]) == b""
+
+
+@pytest.mark.parametrize(
+    "odd", ["\n", "a\nb", "\t", "\\", '"', "\u2028", "é", "\x00", "inf", "nan"]
+)
+def test_jsonl_escapes_each_awkward_string(odd: str) -> None:
+    records = [DexPrice(1, odd, 1.5, odd), DexPrice(2, "WETH/DAI", 2.5, "A")]
+    lines = to_jsonl(records).split(b"\n")
+    assert len(lines) == 3
+    assert json.loads(lines[0])["record"]["token_pair"] == odd

@@ -193,8 +193,7 @@ class DefiApp(App[RunSummary | None]):
                 self.engine_error = str(error)
             else:
                 self.engine_error = f"{type(error).__name__}: {error}"
-            self.notify(self.engine_error, title="The run stopped", severity="error",
-                        timeout=3600)
+            self.notify(self.engine_error, title="The run stopped", severity="error", timeout=3600)
         self.refresh_panels()
         if self._quitting:
             self.exit(self.model.summary)
@@ -223,8 +222,9 @@ class DefiApp(App[RunSummary | None]):
             if rows:
                 self._feed.add_rows(rows)
             counts = [
-                TopicCounts(topic, s.produced, s.delivered, s.pending, s.failed, s.dropped,
-                            s.lost_on_stop)
+                TopicCounts(
+                    topic, s.produced, s.delivered, s.pending, s.failed, s.dropped, s.lost_on_stop
+                )
                 for topic, s in stats.topics.items()
             ]
             self._sink_panel.show(self.engine.sink_status(), counts)

@@ -35,8 +35,9 @@ class KeyHelpScreen(ModalScreen[None]):
             yield Static("Keys", id="key-help-title")
             for key, what in KEYS:
                 yield Static(f"[b]{key:<4}[/b]{what}", classes="key-help-line")
-            yield Static("q again while stopping quits at once · escape closes this help",
-                         id="key-help-hint")
+            yield Static(
+                "q again while stopping quits at once · escape closes this help", id="key-help-hint"
+            )
 
     def action_close(self) -> None:
         """Close the help."""

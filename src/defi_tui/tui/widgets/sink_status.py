@@ -146,8 +146,7 @@ class SinkStatusPanel(Widget):
 
     def _counts_table(self) -> Table:
         label = self._style("label")
-        table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1),
-                      header_style=label)
+        table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1), header_style=label)
         table.add_column("", style=label, no_wrap=True)
         for counts in self.counts:
             table.add_column(counts.topic.split("_")[0], justify="right", no_wrap=True)

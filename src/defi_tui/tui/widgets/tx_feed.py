@@ -40,28 +40,48 @@ class FeedRow(NamedTuple):
     @classmethod
     def from_transaction(cls, tx: Transaction, step: int = 0, label: str = "") -> FeedRow:
         """A row for a transfer (ordinary, or attack steps 1, 2 and 5)."""
-        return cls(tx.event_timestamp, tx.block_number, tx.from_address, tx.to_address,
-                   tx.tx_token, tx.tx_amount, "", step, label)
+        return cls(
+            tx.event_timestamp,
+            tx.block_number,
+            tx.from_address,
+            tx.to_address,
+            tx.tx_token,
+            tx.tx_amount,
+            "",
+            step,
+            label,
+        )
 
     @classmethod
-    def from_price(cls, price: DexPrice, block: int | None, sender: str = "", step: int = 0,
-                   label: str = "") -> FeedRow:
+    def from_price(
+        cls, price: DexPrice, block: int | None, sender: str = "", step: int = 0, label: str = ""
+    ) -> FeedRow:
         """A row for a DEX price (the attack's step 3)."""
-        return cls(price.event_timestamp, block, sender, "", price.token_pair, price.price, "",
-                   step, label)
+        return cls(
+            price.event_timestamp, block, sender, "", price.token_pair, price.price, "", step, label
+        )
 
     @classmethod
     def from_gas(cls, sample: MempoolSample, step: int = 0, label: str = "") -> FeedRow:
         """A row for a mempool gas sample (the attack's step 4)."""
-        return cls(sample.event_timestamp, sample.block_number, "", "", "gas",
-                   sample.avg_gas_price_gwei, "gwei", step, label)
+        return cls(
+            sample.event_timestamp,
+            sample.block_number,
+            "",
+            "",
+            "gas",
+            sample.avg_gas_price_gwei,
+            "gwei",
+            step,
+            label,
+        )
 
 
 def shorten(address: str, keep: int) -> str:
     """``0x1234…abcd``: the prefix and ``keep`` hex digits at each end."""
     if len(address) <= 2 + 2 * keep + 1:
         return address
-    return f"{address[:2 + keep]}…{address[-keep:]}"
+    return f"{address[: 2 + keep]}…{address[-keep:]}"
 
 
 def amount_text(row: FeedRow, compact: bool) -> str:
