@@ -70,13 +70,17 @@ def main() -> None:
         plain.append(rate)
         rate, attacks, detected = asyncio.run(_run(settings, scored=True))
         scored.append(rate)
-        print(f"round {i + 1}: without scoring {plain[-1]:,.0f}/s  with scoring "
-              f"{scored[-1]:,.0f}/s", file=sys.stderr)
+        print(
+            f"round {i + 1}: without scoring {plain[-1]:,.0f}/s  with scoring {scored[-1]:,.0f}/s",
+            file=sys.stderr,
+        )
     assert detected == attacks, f"builtin detected {detected} of {attacks} attacks"
 
     p, s = statistics.median(plain), statistics.median(scored)
-    print(f"records per run:           {settings.count:,} ({args.normal:,} normal, "
-          f"{attacks:,} attacks, all detected), median of {args.rounds} rounds")
+    print(
+        f"records per run:           {settings.count:,} ({args.normal:,} normal, "
+        f"{attacks:,} attacks, all detected), median of {args.rounds} rounds"
+    )
     print(f"without scoring:           {p:>12,.0f} records/s")
     print(f"with builtin scoring:      {s:>12,.0f} records/s")
     print(f"ratio (with / without):    {s / p:>12.3f}  ({(1 - s / p) * 100:.1f}% slower)")

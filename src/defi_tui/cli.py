@@ -348,8 +348,9 @@ async def run(settings: Settings, out: TextIO | None = None, err: TextIO | None 
     ticking: asyncio.Task[None] | None = None
     reporter.banner()
     if scoring:
-        judge = Judge(engine, [create_source(settings.detect, settings)],
-                      timeout=settings.detect_timeout)
+        judge = Judge(
+            engine, [create_source(settings.detect, settings)], timeout=settings.detect_timeout
+        )
         judge.add_listener(ScorePrinter(reporter._say, quiet_duplicates=settings.load_mode))
         reporter._say(f"   Scoring detections from {judge.labels[0]}")
         await judge.start()

@@ -169,9 +169,7 @@ class AttackLedger:
         truth = self._attacks.get(attack.id)
         if truth is None:
             truth = self._open(attack)
-        step = StepTruth(
-            attack.id, len(truth.steps) + 1, record, topic_of(record), self._wall_ms()
-        )
+        step = StepTruth(attack.id, len(truth.steps) + 1, record, topic_of(record), self._wall_ms())
         truth.steps.append(step)
         self._waiting[step.topic].append(step)
         self._unplaced.append(step)
@@ -241,8 +239,11 @@ class AttackLedger:
             waiting.remove(step)
         for step in done:
             truth = self._attacks.get(step.attack_id)
-            if truth is not None and not truth.complete and truth.finished and all(
-                s.delivered_ms is not None for s in truth.steps
+            if (
+                truth is not None
+                and not truth.complete
+                and truth.finished
+                and all(s.delivered_ms is not None for s in truth.steps)
             ):
                 self._complete(truth)
 

@@ -75,25 +75,37 @@ def test_repayment_exactly_60_s_later_matches() -> None:
 
 
 def test_repayment_61_s_later_does_not_match() -> None:
-    assert run([tx(1, T0, LENDER, BORROWER, 2_000_000),
-                tx(2, T0 + 61_000, BORROWER, LENDER, 2_000_000)]) == []
+    assert (
+        run(
+            [
+                tx(1, T0, LENDER, BORROWER, 2_000_000),
+                tx(2, T0 + 61_000, BORROWER, LENDER, 2_000_000),
+            ]
+        )
+        == []
+    )
 
 
 def test_repayment_before_the_loan_does_not_match() -> None:
-    assert run([tx(2, T0, BORROWER, LENDER, 5),
-                tx(1, T0 + 1, LENDER, BORROWER, 2_000_000)]) == []
+    assert run([tx(2, T0, BORROWER, LENDER, 5), tx(1, T0 + 1, LENDER, BORROWER, 2_000_000)]) == []
 
 
 def test_loan_of_exactly_one_million_is_no_loan() -> None:
-    assert run([tx(1, T0, LENDER, BORROWER, 1_000_000),
-                tx(2, T0 + 1, BORROWER, LENDER, 1_000_000)]) == []
-    assert len(run([tx(1, T0, LENDER, BORROWER, 1_000_000.01),
-                    tx(2, T0 + 1, BORROWER, LENDER, 5)])) == 1
+    assert (
+        run([tx(1, T0, LENDER, BORROWER, 1_000_000), tx(2, T0 + 1, BORROWER, LENDER, 1_000_000)])
+        == []
+    )
+    assert (
+        len(run([tx(1, T0, LENDER, BORROWER, 1_000_000.01), tx(2, T0 + 1, BORROWER, LENDER, 5)]))
+        == 1
+    )
 
 
 def test_repayment_must_go_back_to_the_lender() -> None:
-    assert run([tx(1, T0, LENDER, BORROWER, 5_000_000),
-                tx(2, T0 + 1, BORROWER, OTHER, 5_000_000)]) == []
+    assert (
+        run([tx(1, T0, LENDER, BORROWER, 5_000_000), tx(2, T0 + 1, BORROWER, OTHER, 5_000_000)])
+        == []
+    )
 
 
 def test_expired_loans_are_forgotten_across_batches() -> None:
@@ -114,8 +126,9 @@ def test_drop_of_more_than_10_percent_is_an_anomaly() -> None:
     assert alert.fields["pct_change"] == pytest.approx(-10.0004, abs=1e-4)
 
 
-@pytest.mark.parametrize(("before", "after"), [(2300.0, 2070.0), (2000.0, 1800.0),
-                                               (2000.0, 2200.0), (1850.1, 2035.11)])
+@pytest.mark.parametrize(
+    ("before", "after"), [(2300.0, 2070.0), (2000.0, 1800.0), (2000.0, 2200.0), (1850.1, 2035.11)]
+)
 def test_a_move_of_exactly_10_percent_is_not(before: float, after: float) -> None:
     assert not moved_more_than_10_percent(before, after)
     assert run([price(T0, before), price(T0 + 1, after)]) == []
@@ -123,8 +136,14 @@ def test_a_move_of_exactly_10_percent_is_not(before: float, after: float) -> Non
 
 def test_first_price_has_nothing_to_compare_and_pairs_are_apart() -> None:
     assert run([price(T0, 1.0)]) == []
-    found = run([price(T0, 2300.0), DexPrice(T0 + 1, "WBTC/DAI", 60_000.0, "A"),
-                 price(T0 + 2, 2301.0), DexPrice(T0 + 3, "WBTC/DAI", 40_000.0, "A")])
+    found = run(
+        [
+            price(T0, 2300.0),
+            DexPrice(T0 + 1, "WBTC/DAI", 60_000.0, "A"),
+            price(T0 + 2, 2301.0),
+            DexPrice(T0 + 3, "WBTC/DAI", 40_000.0, "A"),
+        ]
+    )
     assert [a.fields["token_pair"] for a in found] == ["WBTC/DAI"]
 
 

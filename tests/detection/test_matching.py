@@ -55,8 +55,17 @@ def test_naming_other_addresses_is_a_false_positive_whatever_the_time(
     two: tuple[AttackLedger, list[Attack]],
 ) -> None:
     ledger, (a, _) = two
-    assert match({"from_address": "0x" + "1" * 40, "event_timestamp": T0,
-                  "block_number": a.block_number}, ledger) is None
+    assert (
+        match(
+            {
+                "from_address": "0x" + "1" * 40,
+                "event_timestamp": T0,
+                "block_number": a.block_number,
+            },
+            ledger,
+        )
+        is None
+    )
 
 
 def test_block_number_matches_a_price_or_gas_alert(two: tuple[AttackLedger, list[Attack]]) -> None:
@@ -81,16 +90,18 @@ def test_time_in_the_window_matches(two: tuple[AttackLedger, list[Attack]]) -> N
 def test_time_as_seconds_datetime_or_iso_text(two: tuple[AttackLedger, list[Attack]]) -> None:
     ledger, (_, b) = two
     at = T0 + 120_000
-    for value in (at / 1000, dt.datetime.fromtimestamp(at / 1000, dt.UTC),
-                  dt.datetime.fromtimestamp(at / 1000, dt.UTC).isoformat().replace("+00:00", "Z")):
+    for value in (
+        at / 1000,
+        dt.datetime.fromtimestamp(at / 1000, dt.UTC),
+        dt.datetime.fromtimestamp(at / 1000, dt.UTC).isoformat().replace("+00:00", "Z"),
+    ):
         found = match({"window_end": value}, ledger)
         assert found is not None and found.truth.id == b.id, value
 
 
 def test_a_window_overlapping_the_attack_matches(two: tuple[AttackLedger, list[Attack]]) -> None:
     ledger, (a, _) = two
-    found = match({"window_start": T0 - 55_000, "window_end": T0 + 5_000, "peak_gwei": 250},
-                  ledger)
+    found = match({"window_start": T0 - 55_000, "window_end": T0 + 5_000, "peak_gwei": 250}, ledger)
     assert found is not None and found.truth.id == a.id
 
 

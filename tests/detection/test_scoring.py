@@ -75,8 +75,9 @@ def test_board_memory_is_bounded() -> None:
         for record in attack.records:
             truth = ledger.record_step(attack, record)
         board.attack_started(truth)
-        board.detection(Detection("builtin", "x", {}, 10, None), match({
-            "attacker": attack.attacker}, ledger))
+        board.detection(
+            Detection("builtin", "x", {}, 10, None), match({"attacker": attack.attacker}, ledger)
+        )
     assert len(board.recent(100)) == 5
     assert len(board._wall) == 3
     assert board.summary().detected == 20 and board.summary().injected == 20
@@ -127,8 +128,14 @@ async def test_builtin_detects_every_injected_attack_with_its_latency(clock: Fak
 
 @pytest.mark.parametrize("step_delay", [0.0, 1.0])
 async def test_builtin_source_in_load_mode_scores_all_attacks(step_delay: float) -> None:
-    settings = Settings(seed=5, seed_given=True, count=60_000, rate=0.0, attack_interval=300,
-                        attack_step_delay=step_delay)
+    settings = Settings(
+        seed=5,
+        seed_given=True,
+        count=60_000,
+        rate=0.0,
+        attack_interval=300,
+        attack_step_delay=step_delay,
+    )
     engine = Engine(settings, LocalSink(settings))
     judge = Judge(engine, [BuiltinSource("", settings)])
     await judge.start()

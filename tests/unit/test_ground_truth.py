@@ -47,10 +47,18 @@ async def test_attack_truth_has_its_records_and_delivery_times(clock: FakeClock)
     (truth,) = engine.ledger.recent()
     assert all(s.record in sink.published for s in truth.steps)
     assert [s.step for s in truth.steps] == [1, 2, 3, 4, 5]
-    assert [s.topic for s in truth.steps] == [TRANSACTIONS, TRANSACTIONS, PRICES, MEMPOOL,
-                                               TRANSACTIONS]
-    assert truth.tx_hashes == tuple(s.record.tx_hash for s in truth.steps  # type: ignore[union-attr]
-                                    if s.topic == TRANSACTIONS)
+    assert [s.topic for s in truth.steps] == [
+        TRANSACTIONS,
+        TRANSACTIONS,
+        PRICES,
+        MEMPOOL,
+        TRANSACTIONS,
+    ]
+    assert truth.tx_hashes == tuple(
+        s.record.tx_hash
+        for s in truth.steps  # type: ignore[union-attr]
+        if s.topic == TRANSACTIONS
+    )
     assert truth.steps[0].record.to_address == truth.attacker  # type: ignore[union-attr]
     # Steps are one second apart on the fake clock; the fake sink delivers on publish.
     start = truth.steps[0].produced_ms
@@ -107,8 +115,9 @@ def _lines(path: Path) -> list[dict[str, object]]:
 
 async def test_recording_holds_each_attack_after_its_records(tmp_path: Path) -> None:
     path = tmp_path / "run.jsonl"
-    settings = Settings(seed=9, seed_given=True, count=3_000, rate=0.0, attack_interval=50.0,
-                        record=path)
+    settings = Settings(
+        seed=9, seed_given=True, count=3_000, rate=0.0, attack_interval=50.0, record=path
+    )
     engine = Engine(settings, LocalSink(settings))
     summary = await engine.run()
     lines = _lines(path)
@@ -125,8 +134,9 @@ async def test_recording_holds_each_attack_after_its_records(tmp_path: Path) -> 
             # The step's record is in the file, before the ground truth that names it.
             assert lines.index({"topic": s["topic"], "record": s["record"]}) < at
             assert s["delivered_ms"] is not None
-        assert truth["tx_hashes"] == [s["record"]["tx_hash"] for s in steps
-                                      if s["topic"] == TRANSACTIONS]
+        assert truth["tx_hashes"] == [
+            s["record"]["tx_hash"] for s in steps if s["topic"] == TRANSACTIONS
+        ]
 
 
 async def test_ground_truth_of_an_unfinished_recording_is_written_at_stop(

@@ -42,8 +42,9 @@ def _looks_like_hex_id(value: str) -> bool:
     return len(value) >= 10 and value[:2] in ("0x", "0X")
 
 
-def match(fields: Mapping[str, Any], ledger: AttackLedger,
-          slack_ms: int = DEFAULT_SLACK_MS) -> Match | None:
+def match(
+    fields: Mapping[str, Any], ledger: AttackLedger, slack_ms: int = DEFAULT_SLACK_MS
+) -> Match | None:
     """The attack ``fields`` (one detection) is about, by the rule above; None for none."""
     names_id = False
     blocks: list[int] = []

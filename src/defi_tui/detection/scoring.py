@@ -115,8 +115,9 @@ class Scoreboard:
         latency_window: detected attacks whose latencies make the percentiles.
     """
 
-    def __init__(self, source: str, keep: int = KEEP_ATTACKS,
-                 latency_window: int = LATENCY_WINDOW) -> None:
+    def __init__(
+        self, source: str, keep: int = KEEP_ATTACKS, latency_window: int = LATENCY_WINDOW
+    ) -> None:
         self.source = source
         self._keep = keep
         self._scores: OrderedDict[int, AttackScore] = OrderedDict()
@@ -229,9 +230,17 @@ class Scoreboard:
     def summary(self) -> ScoreSummary:
         wall, event = list(self._wall), list(self._event)
         return ScoreSummary(
-            self.source, self.injected, self.detected, self.missed, self.pending,
-            self.false_positives, self.duplicates, self.detections,
-            percentile(wall, 0.5), percentile(wall, 0.95),
-            percentile(event, 0.5), percentile(event, 0.95),
+            self.source,
+            self.injected,
+            self.detected,
+            self.missed,
+            self.pending,
+            self.false_positives,
+            self.duplicates,
+            self.detections,
+            percentile(wall, 0.5),
+            percentile(wall, 0.95),
+            percentile(event, 0.5),
+            percentile(event, 0.95),
             dict(self.by_detector),
         )
