@@ -91,6 +91,7 @@ class DetectionSource(ABC):
         self.target = target
         self.settings = settings
         self._status = SourceStatus(self.label)
+        self._status_listeners: list[Callable[[SourceStatus], None]] = []
 
     @property
     def label(self) -> str:
@@ -107,6 +108,15 @@ class DetectionSource(ABC):
 
     def status(self) -> SourceStatus:
         return self._status
+
+    def add_status_listener(self, listener: Callable[[SourceStatus], None]) -> None:
+        """Be told (on the loop) when the source's state or last error changes."""
+        self._status_listeners.append(listener)
+
+    def status_changed(self) -> None:
+        """Sources call this on the loop after changing their status."""
+        for listener in self._status_listeners:
+            listener(self._status)
 
 
 def detector_name(fields: Mapping[str, Any], default: str) -> str:
