@@ -64,6 +64,10 @@ class AttackTruth:
     tx_hashes: tuple[str, str, str]
     """Loan, swap and repayment transaction hashes."""
     steps: list[StepTruth] = field(default_factory=list)
+    first_event_ms: int = 0
+    """``event_timestamp`` of the attack's first record."""
+    last_event_ms: int = 0
+    """``event_timestamp`` of the latest record produced so far."""
     complete: bool = False
     """All five records delivered, or the run ended: nothing more will be learnt."""
 
@@ -71,16 +75,6 @@ class AttackTruth:
     def finished(self) -> bool:
         """All five records produced."""
         return len(self.steps) == ATTACK_STEPS
-
-    @property
-    def first_event_ms(self) -> int:
-        """``event_timestamp`` of the attack's first record."""
-        return self.steps[0].record.event_timestamp
-
-    @property
-    def last_event_ms(self) -> int:
-        """``event_timestamp`` of the latest record produced so far."""
-        return max(s.record.event_timestamp for s in self.steps)
 
     @property
     def produced_ms(self) -> int:
@@ -171,6 +165,11 @@ class AttackLedger:
             truth = self._open(attack)
         step = StepTruth(attack.id, len(truth.steps) + 1, record, topic_of(record), self._wall_ms())
         truth.steps.append(step)
+        ts = record.event_timestamp
+        if step.step == 1:
+            truth.first_event_ms = ts
+        if ts > truth.last_event_ms:
+            truth.last_event_ms = ts
         self._waiting[step.topic].append(step)
         self._unplaced.append(step)
         if truth.finished:

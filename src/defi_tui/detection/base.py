@@ -146,15 +146,31 @@ def walk(fields: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
 _TIME_WORDS = ("timestamp", "time", "window_start", "window_end", "rowtime")
 
 
+_TIME_KEYS: dict[str, bool] = {}
+_BLOCK_KEYS: dict[str, bool] = {}
+_KEYS_KEPT = 10_000
+"""Field names whose kind is remembered: a few dozen in practice, bounded anyway."""
+
+
 def is_time_key(name: str) -> bool:
     """Whether a field's name says it holds a time (``event_timestamp``, ``window_end``...)."""
-    low = name.lower()
-    return low == "ts" or any(word in low for word in _TIME_WORDS)
+    known = _TIME_KEYS.get(name)
+    if known is None:
+        low = name.lower()
+        known = low == "ts" or any(word in low for word in _TIME_WORDS)
+        if len(_TIME_KEYS) < _KEYS_KEPT:
+            _TIME_KEYS[name] = known
+    return known
 
 
 def is_block_key(name: str) -> bool:
     """Whether a field's name says it holds a block number (``block_number``, ``last_block``)."""
-    return "block" in name.lower()
+    known = _BLOCK_KEYS.get(name)
+    if known is None:
+        known = "block" in name.lower()
+        if len(_BLOCK_KEYS) < _KEYS_KEPT:
+            _BLOCK_KEYS[name] = known
+    return known
 
 
 def epoch_ms(value: Any) -> int | None:
