@@ -129,7 +129,7 @@ class KafkaSource(DetectionSource):
 
     def _failed(self, error: str, fatal: bool) -> None:
         status = self._status
-        status.last_error = error
+        status.last_error = f"Kafka {self.settings.kafka_bootstrap_servers}: {error}"
         if status.state is not SourceState.STOPPED:
             status.state = SourceState.FAILED if fatal else SourceState.RETRYING
         self.status_changed()
