@@ -18,7 +18,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Producer
 
 from defi_tui.clock import FakeClock
 from defi_tui.config import Settings
@@ -28,22 +27,9 @@ from defi_tui.detection.kafka_source import KafkaSource
 from defi_tui.engine import Engine
 from defi_tui.events import Transaction
 from defi_tui.sinks.local import LocalSink
+from support.kafka_mock import MockCluster
 
 TOPIC = "fraud_alerts"
-
-
-class MockCluster:
-    """librdkafka's mock cluster, alive as long as this object."""
-
-    def __init__(self, brokers: int = 1) -> None:
-        self.client = Producer({"test.mock.num.brokers": brokers, "log_level": 3})
-        metadata = self.client.list_topics(timeout=10)
-        self.bootstrap = ",".join(f"{b.host}:{b.port}" for b in metadata.brokers.values())
-
-    def produce(self, topic: str, *values: bytes) -> None:
-        for value in values:
-            self.client.produce(topic, value)
-        assert self.client.flush(10) == 0
 
 
 @pytest.fixture

@@ -132,11 +132,13 @@ class Scoreboard:
         self.duplicates = 0
         self.detections = 0
         self.by_detector: Counter[str] = Counter()
-        self._forgotten_pending = 0
+        self.version = 0
+        """Goes up with every change: a front end repaints only when it moved."""
 
     # --- ground truth
 
     def attack_started(self, truth: AttackTruth) -> None:
+        self.version += 1
         self.injected += 1
         if len(self._scores) >= self._keep:
             old = self._scores.popitem(last=False)[1]
@@ -156,6 +158,7 @@ class Scoreboard:
 
     def detection(self, detection: Detection, found: Match | None) -> ScoreEvent:
         """Score one detection, matched (or not) by the matching rule."""
+        self.version += 1
         self.detections += 1
         if found is None:
             self.false_positives += 1
@@ -195,12 +198,14 @@ class Scoreboard:
             if score.verdict is Verdict.PENDING:
                 score.verdict = Verdict.MISSED
                 self.missed += 1
+                self.version += 1
                 events.append(ScoreEvent(self.source, "missed", score))
         return events
 
     def finish(self) -> list[ScoreEvent]:
         """The run is over and no more detections will come: every pending attack is missed."""
         events = []
+        self.version += 1
         self._due.clear()
         for score in self._scores.values():
             if score.verdict is Verdict.PENDING:
