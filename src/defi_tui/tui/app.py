@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 from ..cli import score_lines, summary_lines
 from ..clock import Clock
 from ..config import ConfigError, Settings, load_settings
-from ..detection import Judge, create_sources, split_spec
+from ..detection import DetectionSource, Judge, create_sources, split_spec
 from ..engine import Engine, RunState, RunSummary
 from ..sinks import Sink, SinkError, create_sink
 from .model import DashboardModel
@@ -63,6 +63,8 @@ class DefiApp(App[RunSummary | None]):
         settings: The run's validated settings.
         sink: Where records go (not yet opened; the engine opens it).
         clock: Time source for the engine; the system clock when None.
+        sources: Detection sources to score; the builtin one and the one
+            ``--detect`` names when None.
     """
 
     CSS_PATH = "app.tcss"
@@ -99,14 +101,22 @@ class DefiApp(App[RunSummary | None]):
     scored: reactive[int] = reactive(0, bindings=True)
     """Index of the detection source whose score the detection panel shows."""
 
-    def __init__(self, settings: Settings, sink: Sink, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sink: Sink,
+        clock: Clock | None = None,
+        sources: Sequence[DetectionSource] | None = None,
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.sink = sink
         self.engine = Engine(settings, sink, clock)
         self.model = DashboardModel()
         self.engine.add_listener(self.model.on_event)
-        self.judge = Judge(self.engine, create_sources(settings), timeout=settings.detect_timeout)
+        if sources is None:
+            sources = create_sources(settings)
+        self.judge = Judge(self.engine, sources, timeout=settings.detect_timeout)
         """Scores the builtin detectors, and the source ``--detect`` names, against the attacks."""
         self._shown_score: tuple[object, ...] = ()
         self.engine_error: str | None = None
@@ -300,18 +310,24 @@ class DefiApp(App[RunSummary | None]):
         await self.judge.stop()
 
 
-def make_app(settings: Settings, sink: Sink | None = None, clock: Clock | None = None) -> DefiApp:
+def make_app(
+    settings: Settings,
+    sink: Sink | None = None,
+    clock: Clock | None = None,
+    sources: Sequence[DetectionSource] | None = None,
+) -> DefiApp:
     """The dashboard for these settings: the one factory for the console script and tests.
 
     Args:
         settings: The run's validated settings.
         sink: The sink to publish to; the one ``settings.sink`` names when None.
         clock: Time source; the system clock when None, a ``FakeClock`` in tests.
+        sources: Detection sources to score; those the settings name when None.
 
     Raises:
         SinkError: ``settings.sink`` names no installed sink.
     """
-    return DefiApp(settings, sink if sink is not None else create_sink(settings), clock)
+    return DefiApp(settings, sink if sink is not None else create_sink(settings), clock, sources)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
