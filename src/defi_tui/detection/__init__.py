@@ -29,6 +29,7 @@ __all__ = [
     "SourceStatus",
     "Verdict",
     "create_source",
+    "create_sources",
     "match",
     "split_spec",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -73,8 +73,7 @@ class SourceContext:
     wall_ms: Callable[[], int]
     """The engine's wall clock, to stamp ``received_ms``."""
     start_ms: int = 0
-    """Wall-clock ms the run started: external sources skip older messages."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    """Wall-clock ms (engine clock) the sources were started."""
 
 
 class DetectionSource(ABC):
