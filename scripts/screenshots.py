@@ -4,7 +4,9 @@
 
 Each scene runs the real dashboard headless on a fixed seed and a fake clock
 (so the pictures are the same every time), steps the engine, and saves an SVG:
-normal traffic, an attack in progress, paused, and a sink whose target is down.
+normal traffic, an attack in progress, paused, a sink whose target is down,
+and the score of a user's detection pipeline that misses an attack and flags
+an ordinary transfer.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from textual.pilot import Pilot
 
 from defi_tui.clock import FakeClock
 from defi_tui.config import Settings
+from defi_tui.detection import Detection, DetectionSource, SourceContext, SourceState
+from defi_tui.detection.builtin import BuiltinSource
 from defi_tui.engine import RunState
-from defi_tui.events import TOPICS, Record, topic_of
+from defi_tui.events import TOPICS, Record, Transaction, topic_of
 from defi_tui.sinks.base import (
     ConnectionState,
     EntityState,
@@ -81,6 +85,23 @@ class TargetDownSink(Sink):
         )
 
 
+class ScriptedPipeline(DetectionSource):
+    """Stands in for a user's detection topic: alerts are handed over by the scene."""
+
+    kind = "kafka"
+
+    async def start(self, ctx: SourceContext) -> None:
+        self.ctx = ctx
+        self._status.state = SourceState.READING
+
+    async def stop(self) -> None:
+        self._status.state = SourceState.STOPPED
+
+    def alert(self, fields: dict[str, object]) -> None:
+        self._status.received += 1
+        self.ctx.emit([Detection(self.label, "loan_repaid", fields, self.ctx.wall_ms())])
+
+
 Scene = Callable[[DefiApp, Pilot[object], FakeClock], Awaitable[None]]
 
 
@@ -123,11 +144,31 @@ async def sink_error(app: DefiApp, pilot: Pilot[object], clock: FakeClock) -> No
     await _advance(app, pilot, clock, 230)
 
 
+async def scoring(app: DefiApp, pilot: Pilot[object], clock: FakeClock) -> None:
+    pipeline = app.judge.sources[-1]
+    assert isinstance(pipeline, ScriptedPipeline)
+    reported: set[int] = set()
+    for _ in range(3):
+        await _advance(app, pilot, clock, 40)
+        await _attack(app, pilot)
+        await _advance(app, pilot, clock, 5 + len(reported))
+        # The pipeline reports each loan with its repayment, but never sees attack #2.
+        for attack in app.engine.ledger.recent():
+            if attack.finished and attack.id not in reported and attack.id != 2:
+                reported.add(attack.id)
+                pipeline.alert({"attacker": attack.attacker, "repay_hash": attack.tx_hashes[2]})
+    recent = app.sink.recent["onchain_transactions"]  # type: ignore[attr-defined]
+    ordinary = next(r for r in recent if isinstance(r, Transaction) and r.tx_amount < 1_000_000)
+    pipeline.alert({"tx_hash": ordinary.tx_hash, "tx_amount": ordinary.tx_amount})
+    await _advance(app, pilot, clock, 40)
+
+
 SCENES: dict[str, tuple[Scene, Callable[[Settings], Sink]]] = {
     "dashboard-normal": (normal, LocalSink),
     "dashboard-attack": (attack, LocalSink),
     "dashboard-paused": (paused, LocalSink),
     "dashboard-sink-error": (sink_error, TargetDownSink),
+    "dashboard-scoring": (scoring, LocalSink),
 }
 
 
@@ -135,7 +176,10 @@ async def render(name: str, out: Path) -> Path:
     scene, sink_class = SCENES[name]
     settings = Settings(seed=SEED, seed_given=True, sink="local", buffer_size=100)
     clock = FakeClock()
-    app = make_app(settings, sink_class(settings), clock)
+    sources = None
+    if scene is scoring:
+        sources = [BuiltinSource("", settings), ScriptedPipeline("fraud_alerts", settings)]
+    app = make_app(settings, sink_class(settings), clock, sources)
     async with app.run_test(size=SIZE) as pilot:
         while app.engine.state is RunState.STARTING:
             await pilot.pause()

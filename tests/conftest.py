@@ -28,6 +28,8 @@ def no_discovered_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
             "RATE",
             "COUNT",
             "OUTPUT_FORMAT",
+            "DETECTION_SOURCE",
+            "DETECTION_TIMEOUT",
         }:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))

@@ -17,7 +17,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+import orjson
+
 from .config import ConfigError, Settings, load_settings
+from .detection import AttackScore, Judge, Scoreboard, ScoreEvent, ScoreSummary, create_source
 from .engine import (
     AttackStarted,
     AttackStep,
@@ -38,6 +41,10 @@ DESCRIPTION = (
     "flash-loan attacks) into DeltaStream, Kafka or the local sink."
 )
 EXIT_CONFIG = 2
+EXIT_MISSED = 3
+"""``--expect-detected`` and an attack was missed: a CI job gates a detection pipeline on it."""
+PER_ATTACK_ROWS = 20
+"""Runs with at most this many attacks list each one in the score table."""
 
 
 def _fmt_seconds(value: float) -> str:
@@ -172,6 +179,85 @@ class ConsoleReporter:
             pass
 
 
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value / 1000:.1f}s"
+
+
+def _short(address: str) -> str:
+    return f"{address[:8]}…{address[-4:]}" if len(address) > 14 else address
+
+
+def score_lines(summary: ScoreSummary, board: Scoreboard | None = None) -> list[str]:
+    """The end-of-run score of one detection source, and each attack when there are few."""
+    s = summary
+    caught = ", ".join(f"{name} {n}" for name, n in sorted(s.by_detector.items()))
+    lines = [
+        "",
+        f"=== DETECTION SCORE ({s.source}) ===",
+        f"{'attacks injected':<22}{s.injected:>8,}",
+        f"{'detected':<22}{s.detected:>8,}" + (f"   first by: {caught}" if caught else ""),
+        f"{'missed':<22}{s.missed:>8,}",
+        f"{'false positives':<22}{s.false_positives:>8,}",
+        f"{'duplicate detections':<22}{s.duplicates:>8,}",
+        f"{'latency, wall time':<22}   median {_ms(s.wall_median_ms):>7}   "
+        f"p95 {_ms(s.wall_p95_ms):>7}",
+        f"{'latency, event time':<22}   median {_ms(s.event_median_ms):>7}   "
+        f"p95 {_ms(s.event_p95_ms):>7}",
+    ]
+    if board is not None and 0 < s.injected <= PER_ATTACK_ROWS:
+        lines.append("")
+        lines.append(
+            f"{'attack':>7}  {'attacker':<14} {'block':>10}  {'result':<9}{'latency':>8}  by"
+        )
+        for score in reversed(board.recent(PER_ATTACK_ROWS)):
+            lines.append(_attack_row(score))
+    return lines
+
+
+def _attack_row(score: AttackScore) -> str:
+    mark = {"detected": "✓ found", "missed": "✗ missed"}.get(score.verdict.value, "… pending")
+    by = f"{score.detector} ({score.rule})" if score.detector else ""
+    return (
+        f"{'#' + str(score.attack_id):>7}  {_short(score.attacker):<14} {score.block_number:>10}  "
+        f"{mark:<9}{_ms(score.wall_latency_ms):>8}  {by}".rstrip()
+    )
+
+
+class ScorePrinter:
+    """Prints each detection as it is matched, each miss, each false positive."""
+
+    def __init__(self, say: Callable[[str], None], quiet_duplicates: bool) -> None:
+        self._say = say
+        self._quiet = quiet_duplicates
+
+    def __call__(self, event: ScoreEvent) -> None:
+        score, det = event.score, event.detection
+        if event.kind == "detected" and score is not None and det is not None:
+            late = " (late)" if score.late else ""
+            self._say(
+                f"🎯 attack #{score.attack_id} detected by {det.detector} [{event.source}, "
+                f"{score.rule}] {_ms(score.wall_latency_ms)} after its first record "
+                f"(event time {_ms(score.event_latency_ms)}){late}"
+            )
+        elif event.kind == "duplicate" and det is not None and not self._quiet:
+            which = f"#{score.attack_id}" if score is not None else "an earlier attack"
+            self._say(f"   also {det.detector} on attack {which}")
+        elif event.kind == "missed" and score is not None:
+            self._say(
+                f"❌ attack #{score.attack_id} by {_short(score.attacker)} missed by "
+                f"{event.source}: no detection in time"
+            )
+        elif event.kind == "false_positive" and det is not None:
+            text = to_json_text(det.fields)
+            self._say(f"⚠️  false positive from {event.source} ({det.detector}): {text}")
+
+
+def to_json_text(fields: dict[str, object], limit: int = 160) -> str:
+    """A detection's fields as one line of JSON, cut to ``limit`` characters."""
+    text = orjson.dumps(fields, default=str).decode()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class SinkStatusLines:
     """Console lines for the sink's connection: retrying since when and why, back, failed.
 
@@ -257,13 +343,30 @@ async def run(settings: Settings, out: TextIO | None = None, err: TextIO | None 
 
     engine.add_listener(stop_on_closed_pipe)
     sink.add_status_listener(SinkStatusLines(reporter._say, sink.status))
+    scoring = bool(settings.extra.get("score") or settings.extra.get("expect_detected"))
+    judge: Judge | None = None
+    ticking: asyncio.Task[None] | None = None
     reporter.banner()
+    if scoring:
+        judge = Judge(
+            engine, [create_source(settings.detect, settings)], timeout=settings.detect_timeout
+        )
+        judge.add_listener(ScorePrinter(reporter._say, quiet_duplicates=settings.load_mode))
+        reporter._say(f"   Scoring detections from {judge.labels[0]}")
+        await judge.start()
+        for source in judge.sources:
+            status = source.status()
+            if status.last_error:
+                reporter._say(f"❌ detection source {source.label}: {status.last_error}")
+        ticking = asyncio.create_task(_tick(judge))
     progress = asyncio.create_task(_progress(engine, reporter)) if settings.load_mode else None
     try:
         summary = await engine.run()
     except SinkError as exc:
         reporter._say()
         err.write(f"{PROG}: error: {exc}\n")
+        if judge is not None:
+            await judge.stop()
         return 1
     finally:
         if progress is not None:
@@ -278,6 +381,46 @@ async def run(settings: Settings, out: TextIO | None = None, err: TextIO | None 
         reporter._say(line)
     if sink.tracker.last_error:
         reporter._say(f"   last error: {sink.tracker.last_error}")
+    if judge is None:
+        return 0
+    if ticking is not None:
+        ticking.cancel()
+    return await _finish_scoring(judge, settings, reporter, waiting=not by_user)
+
+
+async def _tick(judge: Judge) -> None:
+    while True:
+        await asyncio.sleep(0.5)
+        judge.tick()
+
+
+async def _finish_scoring(
+    judge: Judge, settings: Settings, reporter: ConsoleReporter, waiting: bool
+) -> int:
+    """Wait (bounded) for the last detections, print the score, pick the exit status."""
+    label = judge.labels[0]
+    board = judge.boards[label]
+    if waiting and board.pending and label != "builtin":
+        reporter._say(
+            f"\n⏳ waiting up to {settings.detect_timeout:g}s for detections of "
+            f"{board.pending} attack{'s' if board.pending != 1 else ''}..."
+        )
+        await judge.settle(settings.detect_timeout)
+    judge.finish()
+    await judge.stop()
+    status = judge.sources[0].status()
+    summary = board.summary()
+    for line in score_lines(summary, board):
+        reporter._say(line)
+    if status.unreadable:
+        reporter._say(f"   {status.unreadable:,} messages were not JSON objects (skipped)")
+    if status.last_error:
+        reporter._say(f"   detection source error: {status.last_error}")
+    if settings.extra.get("expect_detected") and summary.missed:
+        reporter._say(
+            f"❌ {summary.missed} of {summary.injected} attacks missed (--expect-detected)"
+        )
+        return EXIT_MISSED
     return 0
 
 

@@ -13,6 +13,7 @@ import argparse
 import math
 import os
 import random
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,6 +101,10 @@ class Settings:
     """Records a sink may hold while its target is slow or down (BUFFER_SIZE)."""
     flush_timeout: float = 10.0
     """Seconds a stop waits for pending records to be delivered (FLUSH_TIMEOUT)."""
+    detect: str = "builtin"
+    """Where detections to score come from: builtin, kafka:TOPIC or deltastream:QUERY (--detect)."""
+    detect_timeout: float = 30.0
+    """Seconds after an attack's last record within which it must be detected (--detect-timeout)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Options that sinks or front ends add to the table, by field name."""
 
@@ -207,6 +212,27 @@ def int_between(low: int, high: int) -> Callable[[str], int]:
 def switch(text: str) -> bool:
     """A flag without a value; never parsed from text, present for the table's shape."""
     return bool(text)
+
+
+_KAFKA_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+def detection_source(text: str) -> str:
+    """``builtin``, ``kafka:TOPIC`` or ``deltastream:QUERY``."""
+    kind, sep, target = text.strip().partition(":")
+    kind = kind.strip().lower()
+    target = target.strip()
+    if kind == "builtin" and not sep:
+        return "builtin"
+    if kind == "kafka":
+        if not _KAFKA_TOPIC.fullmatch(target):
+            raise ValueError("does not name a Kafka topic (letters, digits, '.', '_', '-')")
+        return f"kafka:{target}"
+    if kind == "deltastream":
+        if not target:
+            raise ValueError("has no query after 'deltastream:'")
+        return f"deltastream:{target}"
+    raise ValueError("is not a detection source")
 
 
 def writable_file(text: str) -> Path:
@@ -462,6 +488,50 @@ OPTIONS: list[Option] = [
         "seconds a stop waits for pending records",
         10.0,
         metavar="SECONDS",
+    ),
+    # --- Detection scoring (detection/) ----------------------------------------------------
+    Option(
+        "detect",
+        "--detect",
+        "DETECTION_SOURCE",
+        detection_source,
+        "builtin, kafka:TOPIC or deltastream:QUERY",
+        "where the detections to score come from: the builtin reference detectors, the user's "
+        "detection topic on the Kafka cluster, or the user's continuous query on DeltaStream",
+        "builtin",
+        metavar="SOURCE",
+    ),
+    Option(
+        "detect_timeout",
+        "--detect-timeout",
+        "DETECTION_TIMEOUT",
+        positive_seconds,
+        "a number of seconds > 0",
+        "an attack not detected this long after its last record counts as missed; at the end "
+        "of a scored run the generator waits up to this long for the last detections",
+        30.0,
+        metavar="SECONDS",
+    ),
+    Option(
+        "score",
+        "--score",
+        None,
+        switch,
+        "no value",
+        "score the detection source against the injected attacks: print each detection as it "
+        "is matched and a score table at the end",
+        None,
+        is_switch=True,
+    ),
+    Option(
+        "expect_detected",
+        "--expect-detected",
+        None,
+        switch,
+        "no value",
+        "with --score (implied): exit with status 3 if an attack was missed",
+        None,
+        is_switch=True,
     ),
     # --- DeltaStream sink (sinks/deltastream.py) -------------------------------------------
     Option(
@@ -760,6 +830,7 @@ def load_settings(
 
     _collect_kafka_properties(values, sources, env, file_values)
     values["sink"] = _resolve_sink(values, sources)
+    _check_detection(values, sources)
     seed = values.pop("seed")
     values["seed_given"] = seed is not None
     values["seed"] = seed if seed is not None else random.SystemRandom().randrange(2**32)
@@ -1004,3 +1075,20 @@ def _collect_kafka_properties(
         name: Secret(value) if is_secret_property(name) else value for name, value in props.items()
     }
     values["kafka_property_sources"] = where
+
+
+def _check_detection(values: dict[str, Any], sources: dict[str, str]) -> None:
+    detect: str = values["detect"]
+    source = sources.get("detect", "DETECTION_SOURCE")
+    if detect.startswith("kafka:") and values["kafka_bootstrap_servers"] is None:
+        raise ConfigError(
+            f"{source}={detect!r} reads a Kafka topic but KAFKA_BOOTSTRAP_SERVERS is not set; "
+            "allowed: set KAFKA_BOOTSTRAP_SERVERS to the cluster holding the topic"
+        )
+    if detect.startswith("deltastream:") and (
+        values["deltastream_token"] is None or values["deltastream_org_id"] is None
+    ):
+        raise ConfigError(
+            f"{source} runs a DeltaStream query but DELTASTREAM_TOKEN or DELTASTREAM_ORG_ID is "
+            "not set; allowed: set both, or use --detect builtin"
+        )

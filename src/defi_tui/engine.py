@@ -30,6 +30,7 @@ from enum import StrEnum
 from .clock import Clock, SystemClock
 from .config import Settings
 from .events import RECORD_TYPES, TOPICS, Record
+from .ground_truth import ATTACKS_TOPIC, AttackLedger, AttackTruth
 from .simulator import ATTACK_STEPS, STEP_TEXT, Attack, Simulator
 from .sinks.base import EntityStatus, Sink, SinkStatus
 
@@ -198,6 +199,15 @@ class Engine:
         self._seq = itertools.count()
         self._idle = asyncio.Event()
         self._done = asyncio.Event()
+        self.ledger = AttackLedger(self.clock.wall_ms)
+        """Ground truth of every attack this run injected (read by front ends and scoring)."""
+        sink.tracker.add_listener(self.ledger.delivered)
+        self.ledger.on_complete(self._note_attack)
+
+    def _note_attack(self, truth: AttackTruth) -> None:
+        # A recording says where its attacks are: one line per attack, written
+        # once its records are delivered (or the run ended), after them.
+        self.sink.annotate(ATTACKS_TOPIC, truth.to_record())
 
     # --- observing
 
@@ -324,6 +334,7 @@ class Engine:
             try:
                 await self.sink.flush(self.settings.flush_timeout)
             finally:
+                self.ledger.close()
                 await self.sink.close()
                 self._set_state(RunState.STOPPED)
                 self._done.set()
@@ -351,6 +362,7 @@ class Engine:
         # Counting by type runs in C; topic_of per record would not.
         for cls, n in Counter(map(type, records)).items():
             self._produced[TOPIC_OF_TYPE[cls]] += n
+        self.ledger.published(self._produced)
         self._emit(RecordsProduced(records, normal_ticks))
         await self.sink.publish(records)
 
@@ -369,6 +381,7 @@ class Engine:
         record = self.simulator.attack_step(attack, self._now_ms())
         step = len(attack.records)
         batch.append(record)
+        self.ledger.record_step(attack, record)
         self._emit(AttackStep(attack, step, record, STEP_TEXT[step - 1]))
         if step == ATTACK_STEPS:
             self._emit(AttackFinished(attack))

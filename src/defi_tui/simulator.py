@@ -163,10 +163,11 @@ class Simulator:
                 drift = PRICE_BAND
             elif drift < -PRICE_BAND:
                 drift = -PRICE_BAND
+            # Draw order is part of what a seed reproduces: hash, then amount.
+            tx_hash = "0x" + getrandbits(256).to_bytes(32, "big").hex()
             # Whole cents over 100 print as the 2-decimal amount, like
             # round(x, 2) but several times cheaper.
             amount = (5000 + int(rand() * rand() * 995000)) / 100
-            tx_hash = "0x" + getrandbits(256).to_bytes(32, "big").hex()
             append(new(Transaction, (tx_hash, block, t_tx, users[a], users[b], "USDC", amount)))
             price = (BASE_CENTS + int(drift * 100)) / 100
             append(new(DexPrice, (t_px, TOKEN_PAIR, price, JOIN_HELPER)))

@@ -21,6 +21,17 @@ VALUE('...')``, whose JSON literal is parsed back into the record it carried.
 SQL errors come back the way the API reports them: ``200`` with a non-zero
 ``sqlState``.
 
+Continuous queries: a ``SELECT`` is answered the way DeltaStream answers an
+interactive query, with a data-plane request of type ``streaming`` whose URI
+is a WebSocket on 127.0.0.1 (``ws://``, served by the ``websockets`` package);
+there the connector's ``StreamingRows`` authenticates with the request's
+token, receives the columns (``metadata``) and then one ``data`` message per
+row. Tests choose the columns (:attr:`LoopbackDeltaStream.query_columns`),
+push rows with :meth:`LoopbackDeltaStream.push_row` (every open and later
+query gets them, in order) and can end the streams with
+:meth:`LoopbackDeltaStream.end_queries`. A ``SELECT`` whose text contains
+``no_such_stream`` fails the way an unknown relation does.
+
 Faults can be injected while it runs: a latency per statement, ``503`` at a
 given rate, a down period (the listening socket is closed, so clients get
 "connection refused"), requests that hang, connections dropped without an
@@ -101,6 +112,7 @@ _STATEMENTS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     ("list_streams", re.compile(r"LIST\s+(?:STREAMS|RELATIONS)", re.I)),
+    ("select", re.compile(r"SELECT\s.+", re.I | re.S)),
     ("drop_stream", re.compile(rf"DROP\s+(?:STREAM|RELATION)\s+(?P<name>{_IDENT})", re.I | re.S)),
 ]
 
@@ -232,6 +244,17 @@ class LoopbackDeltaStream:
         self._down = False
         self._down_timer: threading.Timer | None = None
         self._connections: set[socket.socket] = set()
+        self.query_columns: list[tuple[str, str]] = [("detection", "VARCHAR")]
+        """Columns of every continuous query's result (name, DeltaStream type)."""
+        self.queries: list[str] = []
+        """The text of every continuous query submitted, in order."""
+        self._query_tokens: dict[str, str] = {}
+        self._rows: list[list[Any] | None] = []
+        """Rows pushed so far; None ends every stream that reaches it."""
+        self._ws: Any = None
+        self._ws_thread: threading.Thread | None = None
+        self.streams_open = 0
+        """WebSocket result streams currently being served."""
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -252,6 +275,10 @@ class LoopbackDeltaStream:
 
     def stop(self) -> None:
         """Stop listening, release hung requests and close every connection."""
+        self.end_queries()
+        if self._ws is not None:
+            self._ws.shutdown()
+            self._ws = None
         if self._down_timer is not None:
             self._down_timer.cancel()
         self._release.set()
@@ -272,6 +299,75 @@ class LoopbackDeltaStream:
     @property
     def port(self) -> int:
         return self._port
+
+    # --- continuous queries ----------------------------------------------------------------
+
+    def push_row(self, *values: Any) -> None:
+        """Send one result row (values in column order) to every query stream."""
+        with self._cond:
+            self._rows.append([None if v is None else str(v) for v in values])
+            self._cond.notify_all()
+
+    def end_queries(self) -> None:
+        """End every query stream after the rows pushed so far."""
+        with self._cond:
+            self._rows.append(None)
+            self._cond.notify_all()
+
+    def _ws_url(self) -> str:
+        if self._ws is None:
+            from websockets.sync.server import serve
+
+            self._ws = serve(self._serve_stream, "127.0.0.1", 0, compression=None)
+            self._ws_thread = threading.Thread(
+                target=self._ws.serve_forever, name="loopback-deltastream-ws", daemon=True
+            )
+            self._ws_thread.start()
+        port = self._ws.socket.getsockname()[1]
+        return f"ws://127.0.0.1:{port}{API_PATH}"
+
+    def _serve_stream(self, ws: Any) -> None:
+        """One result stream: auth, the columns, then every row as it is pushed."""
+        statement_id = ws.request.path.rsplit("/", 1)[-1]
+        auth = json.loads(ws.recv(timeout=10))
+        with self._cond:
+            expected = self._query_tokens.get(statement_id)
+        if auth.get("type") != "auth" or expected is None or auth.get("accessToken") != expected:
+            ws.send(
+                json.dumps(
+                    {"type": "error", "headers": {}, "message": "unauthorized", "sql_code": "28000"}
+                )
+            )
+            ws.close()
+            return
+        columns = [{"name": n, "type": t, "nullable": True} for n, t in self.query_columns]
+        ws.send(json.dumps({"type": "metadata", "headers": {}, "columns": columns}))
+        with self._cond:
+            self.streams_open += 1
+            # Rows since the last end of the streams: what a query started now sees.
+            ends = [i for i, row in enumerate(self._rows) if row is None]
+            at = ends[-1] + 1 if ends else 0
+            self._cond.notify_all()
+        try:
+            while True:
+                with self._cond:
+                    seen = at
+                    self._cond.wait_for(lambda seen=seen: len(self._rows) > seen, timeout=1.0)
+                    fresh = self._rows[at:]
+                if not fresh:
+                    continue
+                for row in fresh:
+                    at += 1
+                    if row is None:
+                        ws.close()
+                        return
+                    ws.send(json.dumps({"type": "data", "headers": {}, "data": row}))
+        except Exception:  # the client went away: the stream ends with it
+            return
+        finally:
+            with self._cond:
+                self.streams_open -= 1
+                self._cond.notify_all()
 
     # --- fault control ---------------------------------------------------------------------
 
@@ -545,6 +641,29 @@ class LoopbackDeltaStream:
         self.streams[name] = {"columns": m["columns"].strip(), **params}
         return [], None, None
 
+    def _do_select(self, m: re.Match[str], request: dict[str, Any]) -> Any:
+        statement = m.group(0)
+        if "no_such_stream" in statement:
+            raise SqlFailure("42P01", 'relation "no_such_stream" does not exist')
+        statement_id = str(uuid.uuid4())
+        token = uuid.uuid4().hex
+        self._query_tokens[statement_id] = token
+        self.queries.append(statement)
+        # Called under the lock; starting the WebSocket server does not need it.
+        url = self._ws_url()
+        return (
+            [],
+            None,
+            {
+                "__dataplane__": {
+                    "token": token,
+                    "uri": f"{url}/statements/{statement_id}",
+                    "statementID": statement_id,
+                    "requestType": "streaming",
+                }
+            },
+        )
+
     def _do_list_streams(self, m: re.Match[str], request: dict[str, Any]) -> Any:
         rows = [[name, "Stream"] for name in self.streams]
         return [("Name", "VARCHAR"), ("Type", "VARCHAR")], rows, None
@@ -569,6 +688,8 @@ def _result_set(
         "partitionInfo": [{"rowCount": len(rows)}] if rows is not None else [],
         "columns": [{"name": n, "type": t, "nullable": False} for n, t in columns],
     }
+    if context and "__dataplane__" in context:
+        metadata["dataplaneRequest"] = context.pop("__dataplane__")
     if context:
         metadata["context"] = context
     result: dict[str, Any] = {

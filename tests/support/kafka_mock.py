@@ -33,6 +33,12 @@ class MockCluster:
             self._client.produce(topic, b"{}")
         assert self._client.flush(10) == 0
 
+    def produce(self, topic: str, *values: bytes) -> None:
+        """Produce ``values`` to ``topic`` and wait until the cluster has them."""
+        for value in values:
+            self._client.produce(topic, value)
+        assert self._client.flush(10) == 0
+
     def partitions(self, topic: str) -> int:
         return len(self._client.list_topics(topic, timeout=10).topics[topic].partitions)
 

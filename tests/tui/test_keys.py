@@ -170,6 +170,7 @@ async def test_help_key_shows_and_hides_key_help(settings: Settings, clock: Fake
         assert _footer_keys(app) == {
             "a": "Attack",
             "p": "Pause",
+            "d": "Scored: builtin",
             "q": "Quit",
             "question_mark": "Keys",
         }

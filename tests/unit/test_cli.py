@@ -51,11 +51,14 @@ def test_short_run_prints_the_original_examples_output_and_records(tmp_path: Pat
         int(x.replace(",", "")) for x in total.split()[1:]
     )
     assert produced == delivered > 0 and failed == dropped == lost == 0
-    lines = record.read_text().splitlines()
-    assert len(lines) == produced
-    for line in lines:
-        obj = json.loads(line)
-        from_dict(obj["topic"], obj["record"])
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    # Records, then each attack's ground truth once its five records are in.
+    truths = [obj for obj in lines if obj["topic"] == "_attacks"]
+    assert len(truths) == out.count("SIMULATING FLASH LOAN ATTACK") > 0
+    assert len(lines) == produced + len(truths)
+    for obj in lines:
+        if obj["topic"] != "_attacks":
+            from_dict(obj["topic"], obj["record"])
     assert "Traceback" not in proc.stderr
 
 

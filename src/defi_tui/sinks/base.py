@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..config import Settings
 from ..events import TOPICS, Record
@@ -171,6 +171,14 @@ class Sink(ABC):
     def pending(self) -> int:
         """Records accepted but neither delivered, failed nor dropped."""
         return self.status().buffered
+
+    def annotate(self, topic: str, data: Mapping[str, Any]) -> None:  # noqa: B027 (optional)
+        """Note something about the stream beside the records, such as an attack's ground truth.
+
+        Never published to the target. A sink that records (the local sink's
+        ``--record``) writes it as a ``{"topic": topic, "record": data}``
+        line after the records already handed over; the default ignores it.
+        """
 
     def add_status_listener(self, listener: Callable[[SinkStatus], None]) -> None:
         """Be told when the sink's connection state or entities change."""

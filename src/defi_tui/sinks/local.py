@@ -2,7 +2,9 @@
 
 Nothing to set up, nothing that can be down: every record is delivered the
 moment it is accepted. With ``--record FILE`` each record is also appended to
-FILE as one JSON line ``{"topic": ..., "record": {...}}``.
+FILE as one JSON line ``{"topic": ..., "record": {...}}``, and each attack's
+ground truth as a line of the pseudo topic ``_attacks`` once its five records
+are delivered, so a recording says where its attacks are.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Sequence
-from typing import BinaryIO
+from collections.abc import Mapping, Sequence
+from typing import Any, BinaryIO
+
+import orjson
 
 from ..config import Settings
 from ..events import RECORD_TYPES, TOPICS, Record, to_jsonl
@@ -31,6 +35,7 @@ class LocalSink(Sink):
         self.recent: dict[str, deque[Record]] = {t: deque(maxlen=recent) for t in TOPICS}
         self._file: BinaryIO | None = None
         self._write: asyncio.Future[None] | None = None
+        self._notes: list[bytes] = []
         self._state = ConnectionState.CONNECTING
         self._since = time.time()
         self._entities: tuple[EntityStatus, ...] = ()
@@ -62,6 +67,11 @@ class LocalSink(Sink):
             append[type(r)](r)
         if self._file is not None:
             data = to_jsonl(records)
+            if self._notes:
+                # Notes were made after the earlier batches were handed to the
+                # writer, so they go before this one: the file keeps their order.
+                data = b"".join(self._notes) + data
+                self._notes.clear()
             # One write in flight: serialising the next batch overlaps with it,
             # and awaiting the previous one keeps order and bounds memory.
             if self._write is not None:
@@ -72,11 +82,21 @@ class LocalSink(Sink):
                 self.recent[topic].extend(kept)
                 self.tracker.delivered(topic, len(kept), kept)
 
+    def annotate(self, topic: str, data: Mapping[str, Any]) -> None:
+        if self._file is not None:
+            self._notes.append(orjson.dumps({"topic": topic, "record": data}) + b"\n")
+
     def _write_all(self, data: bytes) -> None:
         assert self._file is not None
         self._file.write(data)
 
     async def flush(self, timeout: float) -> int:
+        if self._notes and self._file is not None:
+            notes = b"".join(self._notes)
+            self._notes.clear()
+            if self._write is not None:
+                await self._write
+            self._write = asyncio.ensure_future(asyncio.to_thread(self._write_all, notes))
         if self._write is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._write), timeout)

@@ -21,13 +21,15 @@ from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from ..cli import summary_lines
+from ..cli import score_lines, summary_lines
 from ..clock import Clock
 from ..config import ConfigError, Settings, load_settings
+from ..detection import DetectionSource, Judge, create_sources, split_spec
 from ..engine import Engine, RunState, RunSummary
 from ..sinks import Sink, SinkError, create_sink
 from .model import DashboardModel
 from .widgets import (
+    DetectionPanel,
     GasSparkline,
     KeyHelpScreen,
     PriceChart,
@@ -42,13 +44,15 @@ EXIT_CONFIG = 2
 """Exit status for a bad setting, as for ``defi-event-generator``."""
 REFRESH_HZ = 5.0
 """Panel refreshes per second; records arriving in between are shown together."""
+ATTACK_ROWS = 30
+"""Attacks listed in the detection panel (more than fit: the panel clips)."""
 QUIT_GRACE = 5.0
 """Seconds a quit waits beyond the flush timeout for the engine to finish closing."""
 
 DESCRIPTION = (
     "Live dashboard of a simulated Ethereum DeFi market (transactions, DEX prices, "
     "mempool gas, flash-loan attacks) published to DeltaStream, Kafka or locally. "
-    "Keys: a attack, p pause/resume, q quit, ? help."
+    "Keys: a attack, p pause/resume, d switch the scored detection source, q quit, ? help."
 )
 
 
@@ -59,6 +63,8 @@ class DefiApp(App[RunSummary | None]):
         settings: The run's validated settings.
         sink: Where records go (not yet opened; the engine opens it).
         clock: Time source for the engine; the system clock when None.
+        sources: Detection sources to score; the builtin one and the one
+            ``--detect`` names when None.
     """
 
     CSS_PATH = "app.tcss"
@@ -74,6 +80,15 @@ class DefiApp(App[RunSummary | None]):
         Binding("p", "toggle_pause", "Pause", tooltip="Pause normal traffic and the schedule"),
         # Same key, shown while paused; check_action lets exactly one of the two through.
         Binding("p", "toggle_pause('resume')", "Resume", tooltip="Resume normal traffic"),
+        # One binding per kind of detection source; check_action shows the scored one.
+        Binding("d", "switch_source('builtin')", "Scored: builtin", tooltip="Score another source"),
+        Binding("d", "switch_source('kafka')", "Scored: kafka", tooltip="Score another source"),
+        Binding(
+            "d",
+            "switch_source('deltastream')",
+            "Scored: deltastream",
+            tooltip="Score another source",
+        ),
         Binding("q", "quit", "Quit", tooltip="Stop, flush the sink (bounded) and exit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "show_keys", "Keys", key_display="?"),
@@ -83,14 +98,27 @@ class DefiApp(App[RunSummary | None]):
     """Whether normal traffic is paused; the footer shows Pause or Resume from it."""
     stopping: reactive[bool] = reactive(False, bindings=True)
     """Whether the run is stopping or stopped; attack and pause are then unavailable."""
+    scored: reactive[int] = reactive(0, bindings=True)
+    """Index of the detection source whose score the detection panel shows."""
 
-    def __init__(self, settings: Settings, sink: Sink, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sink: Sink,
+        clock: Clock | None = None,
+        sources: Sequence[DetectionSource] | None = None,
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.sink = sink
         self.engine = Engine(settings, sink, clock)
         self.model = DashboardModel()
         self.engine.add_listener(self.model.on_event)
+        if sources is None:
+            sources = create_sources(settings)
+        self.judge = Judge(self.engine, sources, timeout=settings.detect_timeout)
+        """Scores the builtin detectors, and the source ``--detect`` names, against the attacks."""
+        self._shown_score: tuple[object, ...] = ()
         self.engine_error: str | None = None
         """One line saying why the engine ended with an error, if it did."""
         self._engine_worker: Worker[RunSummary] | None = None
@@ -104,16 +132,19 @@ class DefiApp(App[RunSummary | None]):
         self._gas = GasSparkline(id="gas", classes="panel")
         self._sink_panel = SinkStatusPanel(id="sink", classes="panel")
         self._feed = TxFeed(id="feed", classes="panel")
+        self._detection = DetectionPanel(id="detection", classes="panel")
         yield self._status_bar
         with Horizontal(id="top"):
             with Vertical(id="market"):
                 yield self._chart
                 yield self._gas
             yield self._sink_panel
-        yield self._feed
+        with Horizontal(id="bottom"):
+            yield self._feed
+            yield self._detection
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self._chart.border_title = "WETH/DAI price"
         self._chart.border_subtitle = f"{PriceChart.ATTACK_MARKER} attack"
         self._gas.border_title = "Gas (gwei)"
@@ -125,6 +156,11 @@ class DefiApp(App[RunSummary | None]):
         bar.normal_interval = self.settings.normal_interval
         bar.attack_interval = self.settings.attack_interval
         bar.load_rate = self.settings.rate if self.settings.load_mode else None
+        # The source --detect names is scored first; d switches to the builtin one.
+        self.scored = len(self.judge.sources) - 1
+        self._show_scored_title()
+        # Sources start before the engine: the builtin detectors see every record.
+        await self.judge.start()
         self._engine_worker = self.run_worker(
             self.engine.run(),
             name="engine",
@@ -144,6 +180,8 @@ class DefiApp(App[RunSummary | None]):
             return bool(parameters) == self.paused
         if action == "inject_attack" and self.stopping:
             return None
+        if action == "switch_source":
+            return split_spec(self.judge.labels[self.scored])[0] == parameters[0]
         return True
 
     def action_inject_attack(self) -> None:
@@ -155,6 +193,19 @@ class DefiApp(App[RunSummary | None]):
         self.engine.toggle_pause()
         self.paused = self.engine.paused
         self._status_bar.run_state = self.engine.state.value
+
+    def action_switch_source(self, kind: str = "builtin") -> None:
+        """Score the next detection source in the detection panel."""
+        self.scored = (self.scored + 1) % len(self.judge.sources)
+        self._show_scored_title()
+        self.refresh_panels()
+
+    def _show_scored_title(self) -> None:
+        self._detection.border_title = f"Detection · {self.judge.labels[self.scored]}"
+        others = len(self.judge.sources) - 1
+        self._detection.border_subtitle = "✓ found ✗ missed" + (
+            f" · d: {others} more" if others else ""
+        )
 
     def action_show_keys(self) -> None:
         """Show the key help."""
@@ -228,6 +279,7 @@ class DefiApp(App[RunSummary | None]):
                 for topic, s in stats.topics.items()
             ]
             self._sink_panel.show(self.engine.sink_status(), counts)
+            self._refresh_detection()
             bar = self._status_bar
             bar.run_state = self.engine.state.value
             bar.uptime = int(stats.elapsed)
@@ -237,19 +289,45 @@ class DefiApp(App[RunSummary | None]):
             if self.engine.state in (RunState.STOPPING, RunState.STOPPED):
                 self.stopping = True
 
+    def _refresh_detection(self) -> None:
+        judge = self.judge
+        judge.tick()
+        source = judge.sources[self.scored]
+        board = judge.boards[source.label]
+        status = None if source.kind == "builtin" else source.status()
+        shown = (
+            source.label,
+            board.version,
+            status and (status.state, status.received, status.unreadable, status.last_error),
+        )
+        if shown == self._shown_score:
+            return
+        self._shown_score = shown
+        self._detection.show(source.label, board.summary(), board.recent(ATTACK_ROWS), status)
 
-def make_app(settings: Settings, sink: Sink | None = None, clock: Clock | None = None) -> DefiApp:
+    async def on_unmount(self) -> None:
+        # Detection sources hold clients and threads of their own.
+        await self.judge.stop()
+
+
+def make_app(
+    settings: Settings,
+    sink: Sink | None = None,
+    clock: Clock | None = None,
+    sources: Sequence[DetectionSource] | None = None,
+) -> DefiApp:
     """The dashboard for these settings: the one factory for the console script and tests.
 
     Args:
         settings: The run's validated settings.
         sink: The sink to publish to; the one ``settings.sink`` names when None.
         clock: Time source; the system clock when None, a ``FakeClock`` in tests.
+        sources: Detection sources to score; those the settings name when None.
 
     Raises:
         SinkError: ``settings.sink`` names no installed sink.
     """
-    return DefiApp(settings, sink if sink is not None else create_sink(settings), clock)
+    return DefiApp(settings, sink if sink is not None else create_sink(settings), clock, sources)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -273,5 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if summary is not None:
         # The terminal is back: leave the run's counts where the user can read them.
         lines = [f"seed {settings.seed}", *summary_lines(summary)]
+        app.judge.finish()
+        for board in app.judge.boards.values():
+            lines += score_lines(board.summary())
         sys.stdout.write("\n".join(lines) + "\n")
     return app.return_code or (1 if app.engine_error else 0)

@@ -5,6 +5,7 @@ Widgets are dumb: the app hands them data; they never call the engine or a sink.
 
 from __future__ import annotations
 
+from .detection_panel import DetectionPanel, DetectionView
 from .gas_sparkline import GasSparkline
 from .key_help import KeyHelpScreen
 from .price_chart import PriceChart
@@ -13,6 +14,8 @@ from .status_bar import StatusBar
 from .tx_feed import FeedRow, TxFeed
 
 __all__ = [
+    "DetectionPanel",
+    "DetectionView",
     "FeedRow",
     "GasSparkline",
     "KeyHelpScreen",

@@ -13,6 +13,7 @@ from textual.widgets import Static
 KEYS: tuple[tuple[str, str], ...] = (
     ("a", "inject a flash-loan attack now (also while paused)"),
     ("p", "pause / resume normal traffic and the attack schedule"),
+    ("d", "switch the scored detection source (builtin, --detect's)"),
     ("q", "quit: stop, flush the sink (bounded), restore the terminal"),
     ("?", "show or hide this help"),
 )
