@@ -341,13 +341,15 @@ class LoopbackDeltaStream:
             ws.close()
             return
         columns = [{"name": n, "type": t, "nullable": True} for n, t in self.query_columns]
-        ws.send(json.dumps({"type": "metadata", "headers": {}, "columns": columns}))
+        # Where this stream starts is fixed before the client can know it is
+        # reading: an end pushed right after the metadata must still reach it.
         with self._cond:
             self.streams_open += 1
             # Rows since the last end of the streams: what a query started now sees.
             ends = [i for i, row in enumerate(self._rows) if row is None]
             at = ends[-1] + 1 if ends else 0
             self._cond.notify_all()
+        ws.send(json.dumps({"type": "metadata", "headers": {}, "columns": columns}))
         try:
             while True:
                 with self._cond:
