@@ -91,22 +91,6 @@ class DetectionPanel(Widget):
             self.view = view
             """What the panel now shows."""
 
-    def __init__(
-        self,
-        *,
-        name: str | None = None,
-        id: str | None = None,
-        classes: str | None = None,
-    ) -> None:
-        """Create an empty detection panel.
-
-        Args:
-            name: The name of the widget.
-            id: The ID of the widget in the DOM.
-            classes: The CSS classes of the widget.
-        """
-        super().__init__(name=name, id=id, classes=classes)
-
     def show(
         self,
         source: str,

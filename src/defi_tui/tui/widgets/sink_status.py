@@ -85,22 +85,6 @@ class SinkStatusPanel(Widget):
     counts: reactive[tuple[TopicCounts, ...]] = reactive(())
     """Per-topic counts, in topic order."""
 
-    def __init__(
-        self,
-        *,
-        name: str | None = None,
-        id: str | None = None,
-        classes: str | None = None,
-    ) -> None:
-        """Create the panel.
-
-        Args:
-            name: The name of the widget.
-            id: The ID of the widget in the DOM.
-            classes: The CSS classes of the widget.
-        """
-        super().__init__(name=name, id=id, classes=classes)
-
     def show(self, status: SinkStatus | None, counts: Sequence[TopicCounts]) -> None:
         """Show this status and these counts; repaints only if something changed.
 

@@ -72,22 +72,6 @@ class StatusBar(Widget):
     attacks: reactive[int] = reactive(0)
     """Attacks started so far."""
 
-    def __init__(
-        self,
-        *,
-        name: str | None = None,
-        id: str | None = None,
-        classes: str | None = None,
-    ) -> None:
-        """Create the status bar.
-
-        Args:
-            name: The name of the widget.
-            id: The ID of the widget in the DOM.
-            classes: The CSS classes of the widget.
-        """
-        super().__init__(name=name, id=id, classes=classes)
-
     def render(self) -> Text:
         label = self.get_component_rich_style("status-bar--label")
         state = self.run_state.lower()
