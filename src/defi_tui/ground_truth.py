@@ -21,9 +21,7 @@ published in.
 
 from __future__ import annotations
 
-import itertools
-import operator
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,7 +132,7 @@ class AttackLedger:
         self._attacks: OrderedDict[int, AttackTruth] = OrderedDict()
         self._by_value: dict[str, AttackTruth] = {}
         self._by_block: dict[int, AttackTruth] = {}
-        self._waiting: dict[str, list[StepTruth]] = {t: [] for t in TOPICS}
+        self._waiting: dict[str, deque[StepTruth]] = {t: deque() for t in TOPICS}
         self._unplaced: list[StepTruth] = []
         self._delivered: dict[str, int] = dict.fromkeys(TOPICS, 0)
         self._on_step: list[Callable[[AttackTruth, StepTruth], None]] = []
@@ -223,19 +221,23 @@ class AttackLedger:
             return
         done: list[StepTruth] = []
         if records is not None:
-            is_ = operator.is_
-            for step in waiting:
-                # Identity, in C: a batch holds thousands of records, an attack one or two.
-                if any(map(is_, records, itertools.repeat(step.record))):
-                    done.append(step)
+            # Identity, built in C once per batch: a batch holds thousands of
+            # records, and dozens of attack steps may be waiting on it.
+            in_batch = set(map(id, records))
+            done = [step for step in waiting if id(step.record) in in_batch]
         else:
-            done = [s for s in waiting if s.position is not None and total >= s.position]
+            # Counting sinks deliver a topic in order, and positions grow along
+            # the waiting queue: only its head can be due.
+            while waiting and waiting[0].position is not None and total >= waiting[0].position:
+                done.append(waiting.popleft())
         if not done:
             return
         now = self._wall_ms()
+        if records is not None:
+            for step in done:
+                waiting.remove(step)
         for step in done:
             step.delivered_ms = now
-            waiting.remove(step)
         for step in done:
             truth = self._attacks.get(step.attack_id)
             if (
