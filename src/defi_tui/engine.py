@@ -52,14 +52,17 @@ class RunState(StrEnum):
     STOPPED = "stopped"
 
 
-@dataclass(frozen=True)
+# Engine events are slotted, not frozen: several go out per attack at load
+# speed, where a frozen dataclass's __init__ costs several times more.
+# Listeners treat them as read-only.
+@dataclass(slots=True)
 class SinkReady:
     """The sink is open; one status per entity."""
 
     entities: list[EntityStatus]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RecordsProduced:
     """Records handed to the sink, in order (attack records included)."""
 
@@ -68,12 +71,12 @@ class RecordsProduced:
     """How many normal ticks these records hold (the CLI prints a dot each)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AttackStarted:
     attack: Attack
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AttackStep:
     """One of the five steps of an attack was produced."""
 
@@ -84,17 +87,17 @@ class AttackStep:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AttackFinished:
     attack: Attack
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StateChanged:
     state: RunState
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Stopped:
     summary: RunSummary
     reason: str
@@ -207,7 +210,8 @@ class Engine:
     def _note_attack(self, truth: AttackTruth) -> None:
         # A recording says where its attacks are: one line per attack, written
         # once its records are delivered (or the run ended), after them.
-        self.sink.annotate(ATTACKS_TOPIC, truth.to_record())
+        if self.sink.wants_annotations:
+            self.sink.annotate(ATTACKS_TOPIC, truth.to_record())
 
     # --- observing
 

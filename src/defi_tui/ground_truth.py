@@ -10,13 +10,11 @@ recording can say where its attacks are (the ``_attacks`` lines).
 Memory is bounded: the last :data:`KEEP_ATTACKS` attacks are kept in full,
 older ones only as counts.
 
-Delivery times come from the sink's :class:`~defi_tui.sinks.base.DeliveryTracker`.
-A sink that reports the delivered records (the local and DeltaStream sinks)
-gives exact times: an attack record is found in the delivered batch by
-identity. A sink that reports counts only (Kafka's delivery reports are
-counted per topic) gives a bound: the record counts as delivered once the
-topic's delivered count reaches the end of the batch the record was
-published in.
+Delivery times come from the sink's :class:`~defi_tui.sinks.base.DeliveryTracker`:
+a record counts as delivered once its topic's delivered count reaches the
+end of the batch it was published in. Sinks deliver each topic in order, so
+for the local sink (which delivers a batch as it takes it) the time is exact,
+and for the DeltaStream and Kafka sinks it is at most one batch late.
 """
 
 from __future__ import annotations
@@ -26,8 +24,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import TOPICS, Record, to_dict, topic_of
+from .events import RECORD_TYPES, TOPICS, Record, to_dict
 from .simulator import ATTACK_STEPS, Attack
+
+_TOPIC_OF = {cls: topic for topic, cls in RECORD_TYPES.items()}
 
 ATTACKS_TOPIC = "_attacks"
 """The pseudo topic of ground-truth lines in a recording (never published to a sink)."""
@@ -50,6 +50,8 @@ class StepTruth:
     """Wall-clock ms the sink reported it delivered; None until then (or if it never was)."""
     position: int | None = None
     """Counting sinks: the topic's produced count at the end of the record's batch."""
+    truth: AttackTruth | None = None
+    """The attack this step belongs to."""
 
 
 @dataclass(slots=True, eq=False)
@@ -68,6 +70,8 @@ class AttackTruth:
     """``event_timestamp`` of the latest record produced so far."""
     complete: bool = False
     """All five records delivered, or the run ended: nothing more will be learnt."""
+    delivered_steps: int = 0
+    """How many of the five records the sink has delivered so far."""
 
     @property
     def finished(self) -> bool:
@@ -130,6 +134,7 @@ class AttackLedger:
         self._wall_ms = wall_ms
         self._keep = keep
         self._attacks: OrderedDict[int, AttackTruth] = OrderedDict()
+        self._current: AttackTruth | None = None
         self._by_value: dict[str, AttackTruth] = {}
         self._by_block: dict[int, AttackTruth] = {}
         self._waiting: dict[str, deque[StepTruth]] = {t: deque() for t in TOPICS}
@@ -158,17 +163,21 @@ class AttackLedger:
 
     def record_step(self, attack: Attack, record: Record) -> AttackTruth:
         """An attack record was produced (called by the engine for each of the five)."""
-        truth = self._attacks.get(attack.id)
-        if truth is None:
-            truth = self._open(attack)
-        step = StepTruth(attack.id, len(truth.steps) + 1, record, topic_of(record), self._wall_ms())
+        truth = self._current
+        if truth is None or truth.id != attack.id:
+            truth = self._attacks.get(attack.id) or self._open(attack)
+            self._current = truth
+        topic = _TOPIC_OF[type(record)]
+        step = StepTruth(
+            attack.id, len(truth.steps) + 1, record, topic, self._wall_ms(), truth=truth
+        )
         truth.steps.append(step)
         ts = record.event_timestamp
         if step.step == 1:
             truth.first_event_ms = ts
         if ts > truth.last_event_ms:
             truth.last_event_ms = ts
-        self._waiting[step.topic].append(step)
+        self._waiting[topic].append(step)
         self._unplaced.append(step)
         if truth.finished:
             self.finished += 1
@@ -219,33 +228,23 @@ class AttackLedger:
         waiting = self._waiting[topic]
         if not waiting:
             return
+        # A sink delivers each topic in order, and positions grow along the
+        # waiting queue: only its head can be due, whether or not the sink
+        # names the records (looking them up by identity cost more than the
+        # detectors themselves in load mode).
         done: list[StepTruth] = []
-        if records is not None:
-            # Identity, built in C once per batch: a batch holds thousands of
-            # records, and dozens of attack steps may be waiting on it.
-            in_batch = set(map(id, records))
-            done = [step for step in waiting if id(step.record) in in_batch]
-        else:
-            # Counting sinks deliver a topic in order, and positions grow along
-            # the waiting queue: only its head can be due.
-            while waiting and waiting[0].position is not None and total >= waiting[0].position:
-                done.append(waiting.popleft())
+        while waiting and waiting[0].position is not None and total >= waiting[0].position:
+            done.append(waiting.popleft())
         if not done:
             return
         now = self._wall_ms()
-        if records is not None:
-            for step in done:
-                waiting.remove(step)
         for step in done:
             step.delivered_ms = now
-        for step in done:
-            truth = self._attacks.get(step.attack_id)
-            if (
-                truth is not None
-                and not truth.complete
-                and truth.finished
-                and all(s.delivered_ms is not None for s in truth.steps)
-            ):
+            truth = step.truth
+            if truth is None:
+                continue
+            truth.delivered_steps += 1
+            if truth.delivered_steps == ATTACK_STEPS and not truth.complete:
                 self._complete(truth)
 
     def _complete(self, truth: AttackTruth) -> None:

@@ -172,6 +172,11 @@ class Sink(ABC):
         """Records accepted but neither delivered, failed nor dropped."""
         return self.status().buffered
 
+    @property
+    def wants_annotations(self) -> bool:
+        """Whether :meth:`annotate` keeps anything; callers skip building notes otherwise."""
+        return False
+
     def annotate(self, topic: str, data: Mapping[str, Any]) -> None:  # noqa: B027 (optional)
         """Note something about the stream beside the records, such as an attack's ground truth.
 
