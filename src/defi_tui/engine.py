@@ -381,8 +381,8 @@ class Engine:
                 _Step(when + self.settings.effective_step_delay, next(self._seq), attack),
             )
 
-    def _attack_step(self, attack: Attack, batch: list[Record]) -> None:
-        record = self.simulator.attack_step(attack, self._now_ms())
+    def _attack_step(self, attack: Attack, batch: list[Record], ts: int | None = None) -> None:
+        record = self.simulator.attack_step(attack, self._now_ms() if ts is None else ts)
         step = len(attack.records)
         batch.append(record)
         self.ledger.record_step(attack, record)
@@ -538,4 +538,4 @@ class Engine:
         self._attacks += 1
         self._emit(AttackStarted(attack))
         for _ in range(ATTACK_STEPS):
-            self._attack_step(attack, batch)
+            self._attack_step(attack, batch, ts)

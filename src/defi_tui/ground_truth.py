@@ -191,23 +191,29 @@ class AttackLedger:
         if len(self._attacks) >= self._keep:
             self._evict(self._attacks.popitem(last=False)[1])
         self._attacks[attack.id] = truth
+        by_value = self._by_value
         for value in (attack.attacker, *attack.tx_hashes):
-            self._by_value[value.lower()] = truth
+            by_value[value.lower()] = truth
         self._by_block[attack.block_number] = truth
         return truth
 
     def _evict(self, truth: AttackTruth) -> None:
+        by_value = self._by_value
         for value in (truth.attacker, *truth.tx_hashes):
-            if self._by_value.get(value.lower()) is truth:
-                del self._by_value[value.lower()]
+            key = value.lower()
+            if by_value.get(key) is truth:
+                del by_value[key]
         if self._by_block.get(truth.block_number) is truth:
             del self._by_block[truth.block_number]
+        if truth.complete:
+            # Complete means every step was delivered (and left the waiting
+            # queues) or the run has ended: nothing to take back.
+            return
         for step in truth.steps:
             waiting = self._waiting[step.topic]
             if step in waiting:
                 waiting.remove(step)
-        if not truth.complete:
-            self._complete(truth)
+        self._complete(truth)
 
     def published(self, produced: Mapping[str, int]) -> None:
         """A batch went to the sink; ``produced`` holds each topic's count including it.
