@@ -29,12 +29,11 @@ from enum import StrEnum
 
 from .clock import Clock, SystemClock
 from .config import Settings
-from .events import RECORD_TYPES, TOPICS, Record
+from .events import TOPIC_OF_TYPE, TOPICS, Record
 from .ground_truth import ATTACKS_TOPIC, AttackLedger, AttackTruth
 from .simulator import ATTACK_STEPS, STEP_TEXT, Attack, Simulator
 from .sinks.base import EntityStatus, Sink, SinkStatus
 
-TOPIC_OF_TYPE = {cls: topic for topic, cls in RECORD_TYPES.items()}
 LOAD_BATCH = 4096
 """Records generated per step in load mode: large enough to amortise the
 sink call, small enough to keep the loop responsive (a few ms)."""

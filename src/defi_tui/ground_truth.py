@@ -24,10 +24,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import RECORD_TYPES, TOPICS, Record, to_dict
+from .events import TOPIC_OF_TYPE, TOPICS, Record, to_dict
 from .simulator import ATTACK_STEPS, Attack
-
-_TOPIC_OF = {cls: topic for topic, cls in RECORD_TYPES.items()}
 
 ATTACKS_TOPIC = "_attacks"
 """The pseudo topic of ground-truth lines in a recording (never published to a sink)."""
@@ -167,7 +165,7 @@ class AttackLedger:
         if truth is None or truth.id != attack.id:
             truth = self._attacks.get(attack.id) or self._open(attack)
             self._current = truth
-        topic = _TOPIC_OF[type(record)]
+        topic = TOPIC_OF_TYPE[type(record)]
         step = StepTruth(
             attack.id, len(truth.steps) + 1, record, topic, self._wall_ms(), truth=truth
         )

@@ -39,7 +39,6 @@ from .base import (
 )
 
 log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
 
 POLL_SECONDS = 0.2
 """How often the reader looks up from waiting for a row to check for a stop."""

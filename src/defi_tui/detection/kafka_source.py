@@ -31,7 +31,6 @@ from .base import (
 )
 
 log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
 
 POLL_SECONDS = 0.2
 """Longest a poll waits for messages; also how soon a stop is noticed."""

@@ -76,7 +76,6 @@ __all__ = ["CommandReport", "DeltaStreamSink", "create_streams", "drop_entities"
 log = logging.getLogger(__name__)
 # Without a handler, Python prints warnings to stderr: over the dashboard's screen, and
 # next to the console's own status lines. Applications that want these records add one.
-log.addHandler(logging.NullHandler())
 
 LOG_EVERY = 60.0
 """Seconds between log lines about entering the retrying state."""

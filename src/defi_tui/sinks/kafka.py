@@ -59,6 +59,7 @@ from ..events import (
     MEMPOOL,
     PRICES,
     RECORD_TYPES,
+    TOPIC_OF_TYPE,
     TOPICS,
     TRANSACTIONS,
     DexPrice,
@@ -77,7 +78,6 @@ from .base import (
 )
 
 log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
 
 DEFAULT_PARTITIONS = 3
 DEFAULT_REPLICATION = 1
@@ -155,7 +155,6 @@ def _dict_builder(cls: type[Record]) -> Callable[[Any], dict[str, Any]]:
 
 
 _BUILDERS = {cls: _dict_builder(cls) for cls in RECORD_TYPES.values()}
-_ENTITY_OF_TYPE: dict[type, str] = {cls: entity for entity, cls in RECORD_TYPES.items()}
 CONTRACTS = frozenset({FLASH_LOAN_PROVIDER, DEX_ROUTER})
 """Protocol addresses: a transfer is keyed by the account on its other side."""
 
@@ -489,10 +488,10 @@ class KafkaSink(Sink):
                 # This record only (too large, unknown topic, not encodable, ...).
                 self._count(records[i : i + 1], self.tracker.failed, self._clean(_error_text(exc)))
                 # Counted as accepted with the rest of the slice below; it was not.
-                self._accepted[_ENTITY_OF_TYPE[type(records[i])]] -= 1
+                self._accepted[TOPIC_OF_TYPE[type(records[i])]] -= 1
                 i += 1
         for cls, count in Counter(map(type, records[start:i])).items():
-            self._accepted[_ENTITY_OF_TYPE[cls]] += count
+            self._accepted[TOPIC_OF_TYPE[cls]] += count
         return i
 
     async def _wait_for_room(self) -> bool:
@@ -704,7 +703,7 @@ class KafkaSink(Sink):
 
     def _count(self, records: Sequence[Record], count: Callable[..., None], *reason: str) -> None:
         for cls, n in Counter(map(type, records)).items():
-            count(_ENTITY_OF_TYPE[cls], n, *reason)
+            count(TOPIC_OF_TYPE[cls], n, *reason)
 
 
 def _renamed(entity: str, topic: str) -> str:
