@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from support.process import generator
+
 FAST = ["--normal-interval", "0.1", "--attack-interval", "0.5", "--attack-step-delay", "0.02"]
-
-
-def generator(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "defi_tui.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONIOENCODING": "utf-8", **(env or {})},
-    )
 
 
 def test_score_prints_each_detection_and_the_table(tmp_path: Path) -> None:

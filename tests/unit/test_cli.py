@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from defi_tui.events import TOPICS, from_dict
+from support.process import clean_env, generator
 
 FAST = ["--normal-interval", "0.1", "--attack-interval", "0.5", "--attack-step-delay", "0.02"]
-
-
-def generator(*args: str, cwd: Path, **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "defi_tui.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONIOENCODING": "utf-8"},
-        **kw,  # type: ignore[call-overload]
-    )
 
 
 def test_short_run_prints_the_original_examples_output_and_records(tmp_path: Path) -> None:
@@ -86,7 +74,7 @@ def test_ctrl_c_stops_cleanly_with_a_summary(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONIOENCODING": "utf-8"},
+        env=clean_env(),
     )
     assert proc.stdout is not None
     # Wait for the event (setup done), not for a time.
