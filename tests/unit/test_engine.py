@@ -7,6 +7,7 @@ waiting for its next moment again.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from defi_tui.clock import FakeClock
 from defi_tui.config import Settings
 from defi_tui.engine import (
+    LOAD_GC_THRESHOLD,
     AttackFinished,
     AttackStarted,
     AttackStep,
@@ -233,6 +235,22 @@ async def test_load_mode_is_deterministic_at_any_batch_size() -> None:
     strip = [(type(x), x[:1]) for x in a]
     assert strip == [(type(x), x[:1]) for x in b]
     assert [to_dict(x) for x in a] == [to_dict(x) for x in b]
+
+
+async def test_load_mode_collects_young_objects_rarely_and_restores_the_collector() -> None:
+    before = gc.get_threshold()
+    clock = FakeClock()
+    r = make(clock, count=10_000, rate=0.0)
+    during: list[tuple[int, int, int]] = []
+
+    def note(event: EngineEvent) -> None:
+        if isinstance(event, RecordsProduced):
+            during.append(gc.get_threshold())
+
+    r.engine.add_listener(note)
+    await asyncio.wait_for(r.engine.run(), 30)
+    assert during and all(t == (LOAD_GC_THRESHOLD, *before[1:]) for t in during)
+    assert gc.get_threshold() == before
 
 
 async def test_rate_paces_by_the_clock(clock: FakeClock) -> None:
