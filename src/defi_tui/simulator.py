@@ -99,11 +99,12 @@ class Simulator:
         self._open_attacks = 0
         self._attack_ids = itertools.count(1)
 
+    # The same text as f"0x{bits:040x}", at half the cost.
     def _address(self) -> str:
-        return f"0x{self._rng.getrandbits(160):040x}"
+        return "0x" + self._rng.getrandbits(160).to_bytes(20, "big").hex()
 
     def _hash(self) -> str:
-        return f"0x{self._rng.getrandbits(256):064x}"
+        return "0x" + self._rng.getrandbits(256).to_bytes(32, "big").hex()
 
     def _stamp(self, topic: str, ts: int) -> int:
         last = self._last_ms[topic]
