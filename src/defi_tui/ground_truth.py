@@ -48,8 +48,6 @@ class StepTruth:
     """Wall-clock ms the sink reported it delivered; None until then (or if it never was)."""
     position: int | None = None
     """Counting sinks: the topic's produced count at the end of the record's batch."""
-    truth: AttackTruth | None = None
-    """The attack this step belongs to."""
 
 
 @dataclass(slots=True, eq=False)
@@ -166,9 +164,9 @@ class AttackLedger:
             truth = self._attacks.get(attack.id) or self._open(attack)
             self._current = truth
         topic = TOPIC_OF_TYPE[type(record)]
-        step = StepTruth(
-            attack.id, len(truth.steps) + 1, record, topic, self._wall_ms(), truth=truth
-        )
+        # No link back from the step to its attack: that would make every
+        # attack a reference cycle, left for the cyclic collector once evicted.
+        step = StepTruth(attack.id, len(truth.steps) + 1, record, topic, self._wall_ms())
         truth.steps.append(step)
         ts = record.event_timestamp
         if step.step == 1:
@@ -242,9 +240,12 @@ class AttackLedger:
         if not done:
             return
         now = self._wall_ms()
+        attacks = self._attacks
         for step in done:
             step.delivered_ms = now
-            truth = step.truth
+            # Evicting an attack takes its steps out of the queues, so this
+            # finds it; the check only guards the invariant.
+            truth = attacks.get(step.attack_id)
             if truth is None:
                 continue
             truth.delivered_steps += 1

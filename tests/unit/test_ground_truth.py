@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -107,6 +108,27 @@ def test_ledger_keeps_the_last_attacks_and_counts_all() -> None:
     assert ledger.completed == 2
     ledger.close()
     assert ledger.completed == 5
+
+
+def test_evicted_attacks_are_freed_without_the_cyclic_collector() -> None:
+    # Load mode runs the collector rarely: an attack that formed a reference
+    # cycle would stay in memory long after it left the ledger.
+    sim = Simulator(5)
+    ledger = AttackLedger(lambda: 0, keep=3)
+    attacks = [sim.whole_attack(1_000 + i) for i in range(50)]
+    gc.collect()
+    gc.disable()
+    try:
+        for attack in attacks:
+            for record in attack.records:
+                ledger.record_step(attack, record)
+            ledger.published(dict.fromkeys((TRANSACTIONS, PRICES, MEMPOOL), 10**9))
+        ledger.delivered(TRANSACTIONS, 10**9, None)
+        del attacks
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert len(ledger) == 3
 
 
 def _lines(path: Path) -> list[dict[str, object]]:
