@@ -545,6 +545,10 @@ class Engine:
             self._attack_step(attack, batch, ts)
 
 
+_relaxed_runs: list[tuple[int, int, int]] = []
+"""The collector's thresholds before the first load run still going; one entry per run."""
+
+
 @contextmanager
 def _rare_young_collections() -> Iterator[None]:
     """Run the cyclic collector's youngest generation rarely while generating at full speed.
@@ -553,11 +557,16 @@ def _rare_young_collections() -> Iterator[None]:
     tracks) and drops them a batch later; none is part of a cycle. At the
     default threshold a collection runs every 700 allocations and walks
     objects about to be freed anyway: about a tenth of the loop's time.
-    Older generations keep their thresholds, so memory stays bounded.
+    Older generations keep their thresholds, so memory stays bounded. The
+    thresholds are process-wide: with several engines in one process, the
+    last load run to end puts back what was there before the first began.
     """
-    old = gc.get_threshold()
+    old = _relaxed_runs[0] if _relaxed_runs else gc.get_threshold()
+    _relaxed_runs.append(old)
     gc.set_threshold(LOAD_GC_THRESHOLD, *old[1:])
     try:
         yield
     finally:
-        gc.set_threshold(*old)
+        _relaxed_runs.pop()
+        if not _relaxed_runs:
+            gc.set_threshold(*old)

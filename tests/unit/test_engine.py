@@ -253,6 +253,23 @@ async def test_load_mode_collects_young_objects_rarely_and_restores_the_collecto
     assert gc.get_threshold() == before
 
 
+async def test_overlapping_load_runs_put_the_collector_back_once_both_end() -> None:
+    before = gc.get_threshold()
+    runs = [make(FakeClock(), rate=0.0), make(FakeClock(), rate=0.0)]  # no count: until stopped
+    tasks = []
+    for r in runs:
+        r.engine.pause()
+        tasks.append(asyncio.create_task(r.engine.run()))
+        await r.engine.wait_idle()  # paused inside its load loop
+    # The first to start ends first: the second is still going, its setting stays.
+    runs[0].engine.stop()
+    await asyncio.wait_for(tasks[0], 30)
+    assert gc.get_threshold() == (LOAD_GC_THRESHOLD, *before[1:])
+    runs[1].engine.stop()
+    await asyncio.wait_for(tasks[1], 30)
+    assert gc.get_threshold() == before
+
+
 async def test_rate_paces_by_the_clock(clock: FakeClock) -> None:
     r = make(clock, rate=1000.0)
     await r.start()
