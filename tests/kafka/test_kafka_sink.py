@@ -221,12 +221,14 @@ async def test_every_record_comes_back_once_with_its_key_and_timestamp_in_order(
     assert summary.total.produced == n
     assert (summary.total.delivered, summary.total.failed) == (n, 0)
     assert (summary.total.dropped, summary.total.lost_on_stop) == (0, 0)
+    # Each topic's delivery reports are counted for that topic, not another.
+    per_topic = Counter(map(topic_of, produced))
+    assert {t: stats.delivered for t, stats in summary.topics.items()} == per_topic
     assert len(attacks) > 100
 
     messages = await asyncio.to_thread(cluster_with_topics.consume, list(TOPICS), n)
     # Exactly once: what the topics hold (by offsets, beyond the one pre-create
     # marker each) is what was produced, no more.
-    per_topic = Counter(map(topic_of, produced))
     for topic in TOPICS:
         stored = await asyncio.to_thread(cluster_with_topics.message_count, topic)
         assert stored - 1 == per_topic[topic]
