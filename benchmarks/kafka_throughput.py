@@ -9,7 +9,8 @@ Three measurements per round, each into a fresh mock cluster (3 brokers on
   sizes), no key, to one topic; what this client can do from Python;
 - engine: ``defi-event-generator --sink kafka --rate 0 --count N`` in
   process: the real Engine and simulator generating, the Kafka sink
-  serializing, keying, producing and counting delivery reports;
+  serializing and keying, its producer process producing and counting
+  delivery reports;
 - sink: the same records generated beforehand and handed to the sink in the
   engine's batch size, to show the sink's own cost.
 
@@ -18,8 +19,8 @@ to the last confirmation. Each measurement runs in a fresh process (its own
 mock cluster, no leftovers of the previous one in memory); rounds alternate
 so that a noisy machine slows all three alike; medians and ratios are
 printed (a ratio is the median of the rounds' own ratios), and for engine
-and sink the CPU time of the event-loop thread per record, which a busy
-machine disturbs less than wall-clock rates.
+and sink the CPU time per record of the event-loop thread and of the
+producer process, which a busy machine disturbs less than wall-clock rates.
 
     uv run python benchmarks/kafka_throughput.py [--records N] [--rounds R]
 """
@@ -30,6 +31,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,7 +44,8 @@ from defi_tui.config import Settings
 from defi_tui.engine import LOAD_BATCH, Engine
 from defi_tui.events import TOPICS, Record
 from defi_tui.simulator import Simulator
-from defi_tui.sinks.kafka import KafkaSink, client_properties, encode_value
+from defi_tui.sinks.kafka import KafkaSink, client_properties
+from defi_tui.sinks.kafka_wire import encode_value
 
 PLAIN_TOPIC = "plain_baseline"
 
@@ -83,7 +86,13 @@ def sample_values(n: int) -> list[bytes]:
     return [encode_value(r) for r in records[:n]]
 
 
-def plain(n: int) -> tuple[float, float]:
+def producer_cpu_us(n: int) -> float:
+    """CPU µs per record of the producer process (it has ended by the time this is asked)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (usage.ru_utime + usage.ru_stime) / n * 1e6
+
+
+def plain(n: int) -> tuple[float, float, float]:
     """A bare produce loop with the sink's producer settings: delivered records/s."""
     cluster = MockCluster()
     settings = settings_for(cluster, n)
@@ -118,11 +127,11 @@ def plain(n: int) -> tuple[float, float]:
     producer.flush(60)
     elapsed = time.perf_counter() - start
     assert delivered == n, f"plain loop delivered {delivered} of {n}"
-    return n / elapsed, 0.0
+    return n / elapsed, 0.0, 0.0
 
 
-def engine(n: int) -> tuple[float, float]:
-    """The real engine into the kafka sink: delivered records/s, loop-thread CPU µs per record."""
+def engine(n: int) -> tuple[float, float, float]:
+    """The real engine into the kafka sink: delivered/s, CPU µs per record (loop, producer)."""
     cluster = MockCluster()
     settings = settings_for(cluster, n)
     sink = KafkaSink(settings)
@@ -131,10 +140,10 @@ def engine(n: int) -> tuple[float, float]:
     summary = asyncio.run(run.run())
     elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu
     assert summary.total.delivered == n, summary.total
-    return n / elapsed, cpu / n * 1e6
+    return n / elapsed, cpu / n * 1e6, producer_cpu_us(n)
 
 
-def sink_only(n: int) -> tuple[float, float]:
+def sink_only(n: int) -> tuple[float, float, float]:
     """Records generated beforehand, published in the engine's batches: delivered records/s."""
     cluster = MockCluster()
     settings = settings_for(cluster, n)
@@ -145,7 +154,7 @@ def sink_only(n: int) -> tuple[float, float]:
             records.extend(tick)
     del records[n:]
 
-    async def go() -> tuple[float, float]:
+    async def go() -> tuple[float, float, float]:
         sink = KafkaSink(settings)
         await sink.open()
         start, cpu = time.perf_counter(), time.thread_time()
@@ -156,7 +165,7 @@ def sink_only(n: int) -> tuple[float, float]:
         elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu
         await sink.close()
         assert left == 0 and sum(c.delivered for c in sink.tracker.counters.values()) == n
-        return n / elapsed, cpu / n * 1e6
+        return n / elapsed, cpu / n * 1e6, producer_cpu_us(n)
 
     return asyncio.run(go())
 
@@ -164,7 +173,7 @@ def sink_only(n: int) -> tuple[float, float]:
 MEASURES = {"plain": plain, "engine": engine, "sink": sink_only}
 
 
-def measure_in_child(name: str, n: int) -> tuple[float, float]:
+def measure_in_child(name: str, n: int) -> tuple[float, float, float]:
     """Run one measurement in a fresh interpreter; its result comes back as JSON."""
     out = subprocess.run(
         [sys.executable, __file__, "--records", str(n), "--one", name],
@@ -172,8 +181,8 @@ def measure_in_child(name: str, n: int) -> tuple[float, float]:
         capture_output=True,
         text=True,
     ).stdout
-    rate, cpu = json.loads(out.strip().splitlines()[-1])
-    return float(rate), float(cpu)
+    rate, cpu, producer = json.loads(out.strip().splitlines()[-1])
+    return float(rate), float(cpu), float(producer)
 
 
 def main() -> None:
@@ -190,17 +199,20 @@ def main() -> None:
 
     rates: dict[str, list[float]] = {name: [] for name in MEASURES}
     cpus: dict[str, list[float]] = {name: [] for name in MEASURES}
+    producer_cpus: dict[str, list[float]] = {name: [] for name in MEASURES}
     for i in range(args.rounds):
         for name in MEASURES:
-            rate, cpu = measure_in_child(name, n)
+            rate, cpu, producer = measure_in_child(name, n)
             rates[name].append(rate)
             cpus[name].append(cpu)
+            producer_cpus[name].append(producer)
         print(
             f"round {i + 1}: " + "  ".join(f"{name} {r[-1]:,.0f}/s" for name, r in rates.items()),
             file=sys.stderr,
         )
     p, e, s = (statistics.median(rates[k]) for k in ("plain", "engine", "sink"))
     ce, cs = statistics.median(cpus["engine"]), statistics.median(cpus["sink"])
+    pe, ps = (statistics.median(producer_cpus[k]) for k in ("engine", "sink"))
     # Each round's own ratio first: the plain loop's rate swings between
     # rounds, and a ratio taken within one round cancels that swing.
     re, rs = (
@@ -212,11 +224,13 @@ def main() -> None:
     print(f"plain Producer.produce loop:          {p:>10,.0f} records/s delivered")
     print(
         f"engine -> kafka sink (--rate 0):      {e:>10,.0f} records/s delivered"
-        f"  ({re:.0%} of plain; loop thread {ce:.2f} µs CPU per record)"
+        f"  ({re:.0%} of plain; CPU per record: loop thread {ce:.2f} µs,"
+        f" producer process {pe:.2f} µs)"
     )
     print(
         f"kafka sink alone (records pre-built): {s:>10,.0f} records/s delivered"
-        f"  ({rs:.0%} of plain; loop thread {cs:.2f} µs CPU per record)"
+        f"  ({rs:.0%} of plain; CPU per record: loop thread {cs:.2f} µs,"
+        f" producer process {ps:.2f} µs)"
     )
 
 

@@ -9,38 +9,26 @@ client, bounded by ``--kafka-setup-timeout``: a cluster that does not answer
 (or whose controller never confirms a creation) gets a clear per-topic status
 and the sink goes on producing. Every admin call runs off the event loop.
 
-Producing happens on the loop thread: ``Producer.produce`` only copies the
-record into librdkafka's queue (its own threads do the network I/O), so a
-tight loop of them is the fastest path from Python. Values are the JSON of
-DESIGN.md, byte for byte; each record's ``event_timestamp`` is its Kafka
-timestamp; keys put the records a detection query joins in one partition:
-
-- ``onchain_transactions``: the account on the user side of the transfer
-  (the sender, or the receiver when the sender is the flash-loan pool or the
-  DEX router). A loan (provider → attacker), the swap and the repayment
-  (attacker → provider) all carry the attacker's address, so the flash-loan
-  pair join finds both sides in one partition, in order;
-- ``dex_prices``: ``token_pair``, the partition of the price-drop query
-  (``LAG(price) OVER (PARTITION BY token_pair ...)``);
-- ``mempool_data``: ``block_number``, the column gas samples are joined on.
-
-Delivery reports are served by ``poll()`` on the loop (cheap, never blocking)
-after every batch and a few times a second, or by a poll off the loop while
-waiting for room or for a flush; they are counted per topic and handed to the
-tracker in one call per topic. The producer's queue
+Producing happens in a process of its own (:mod:`.kafka_producer`): the
+sink encodes each batch on the loop (:mod:`.kafka_wire` says how values, keys
+and timestamps are chosen) and writes it to that process over a socket, which
+produces and sends back delivery reports, counted per topic. A batch waits
+while the socket is full, so a producer waiting for room in its queue holds
+the generator back instead of losing records; the process drops the overflow
+only when the cluster is unreachable or has confirmed nothing for
+:data:`STALL_SECONDS`, and says so. The producer's queue
 (``queue.buffering.max.messages`` = ``BUFFER_SIZE``) is the bounded buffer.
-When it is full: while the cluster keeps confirming deliveries, ``publish``
-waits for room (backpressure, so an unthrottled load run loses nothing);
-once nothing has been confirmed for :data:`STALL_SECONDS`, the overflow is
-counted as dropped until deliveries resume.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import logging
 import re
+import socket
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -48,25 +36,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic  # type: ignore[attr-defined]
 
 from ..config import Secret, Settings, redact
-from ..events import (
-    DEX_ROUTER,
-    FLASH_LOAN_PROVIDER,
-    MEMPOOL,
-    PRICES,
-    RECORD_TYPES,
-    TOPIC_OF_TYPE,
-    TOPICS,
-    TRANSACTIONS,
-    DexPrice,
-    MempoolSample,
-    Record,
-    Transaction,
-)
+from ..events import MEMPOOL, PRICES, TOPIC_OF_TYPE, TOPICS, TRANSACTIONS, Record
+from . import kafka_wire as wire
 from .base import (
     ConnectionState,
     EntityState,
@@ -84,16 +59,18 @@ DEFAULT_REPLICATION = 1
 DEFAULT_SETUP_TIMEOUT = 10.0
 STALL_SECONDS = 2.0
 """With the buffer full, how long ``publish`` waits for any delivery before it drops."""
-PUMP_INTERVAL = 0.05
-"""How often delivery reports are collected while no batch arrives (seconds)."""
-WAIT_POLL = 0.05
-"""Longest single off-loop poll while waiting for room or a flush (seconds)."""
+WATCH_INTERVAL = 0.05
+"""How often a retrying sink checks whether to ask the cluster again (seconds)."""
+START_TIMEOUT = 30.0
+"""Longest wait for the producer process to start and accept its configuration (seconds)."""
 PROBE_BACKOFF = (0.5, 30.0)
 """First and longest pause between reachability checks while retrying (seconds)."""
 PROBE_TIMEOUT = 1.0
 """Longest wait of one reachability check (seconds)."""
 CLOSE_WAIT = 2.0
-"""How long ``close`` waits for the client's threads to finish (seconds)."""
+"""How long ``close`` waits for the producer process and the admin client to finish (seconds)."""
+STDERR_LINES = 20
+"""Lines of the producer process's error output kept to explain its exit."""
 
 _TIMEOUTS = frozenset(
     {KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT, KafkaError._TIMED_OUT_QUEUE}
@@ -140,50 +117,6 @@ class TopicPlan:
         )
 
 
-# --- values and keys
-
-
-def _dict_builder(cls: type[Record]) -> Callable[[Any], dict[str, Any]]:
-    """A function turning a record of type ``cls`` into its JSON object, fields in wire order.
-
-    Generated from the record's own fields: a dict display is the cheapest
-    way to hand a tuple to the JSON encoder.
-    """
-    body = ", ".join(f"{name!r}: r[{i}]" for i, name in enumerate(cls._fields))
-    builder: Callable[[Any], dict[str, Any]] = eval(f"lambda r: {{{body}}}")
-    return builder
-
-
-_BUILDERS = {cls: _dict_builder(cls) for cls in RECORD_TYPES.values()}
-CONTRACTS = frozenset({FLASH_LOAN_PROVIDER, DEX_ROUTER})
-"""Protocol addresses: a transfer is keyed by the account on its other side."""
-
-
-def encode_value(record: Record) -> bytes:
-    """The record's Kafka value: byte for byte :func:`defi_tui.events.to_json`."""
-    return orjson.dumps(_BUILDERS[type(record)](record))
-
-
-def account_key(from_address: str, to_address: str) -> str:
-    """Key of a transfer: the account that is not a protocol contract.
-
-    The sender, or the receiver when the sender is the flash-loan pool or the
-    DEX router: a loan, the swap and the repayment all carry the attacker's
-    address, so the pair join (loan.to_address = repay.from_address) finds
-    both sides in one partition, and the attack's transfers stay in order.
-    """
-    return to_address if from_address in CONTRACTS else from_address
-
-
-def record_key(record: Record) -> str:
-    """The Kafka message key of a record (see the module docstring for why)."""
-    if isinstance(record, Transaction):
-        return account_key(record.from_address, record.to_address)
-    if isinstance(record, DexPrice):
-        return record.token_pair
-    return str(record.block_number)
-
-
 # --- configuration
 
 
@@ -207,9 +140,9 @@ def secret_values(settings: Settings) -> list[str]:
     return [v.reveal() for v in settings.kafka_properties.values() if isinstance(v, Secret)]
 
 
-def describe_config_error(settings: Settings, exc: BaseException) -> str:
+def describe_config_error(settings: Settings, exc: BaseException | str) -> str:
     """One line for a client configuration the library refused, naming where it came from."""
-    text = str(exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else exc)
+    text = exc if isinstance(exc, str) else _error_text(exc)
     text = redact(text, secret_values(settings))
     match = _PROPERTY_IN_ERROR.search(text)
     if not match:
@@ -236,7 +169,7 @@ def _error_text(err: KafkaError | BaseException) -> str:
 
 
 class KafkaSink(Sink):
-    """Publishes records to three Kafka topics with an idempotent producer.
+    """Publishes records to three Kafka topics with an idempotent producer in its own process.
 
     Args:
         settings: ``kafka_bootstrap_servers`` and ``kafka_properties`` configure
@@ -249,60 +182,29 @@ class KafkaSink(Sink):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.plan = TopicPlan.from_settings(settings)
-        self._entity_of = {name: entity for entity, name in self.plan.names.items()}
         self._secrets = secret_values(settings)
         self._state = StateClock()
         self._entities: tuple[EntityStatus, ...] = ()
-        self._producer: Producer | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._socket: socket.socket | None = None
+        self._report_stream: asyncio.StreamWriter | None = None
         self._admin: AdminClient | None = None
-        self._pump: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._outbox: asyncio.Queue[list[bytes | memoryview]] = asyncio.Queue(maxsize=1)
+        self._started: asyncio.Future[tuple[bytes, Any]] | None = None
+        self._syncs: dict[int, asyncio.Future[None]] = {}
+        self._tokens = itertools.count()
+        self._progress = asyncio.Event()
+        self._exited = False
+        self._closing = False
+        self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
+        self._watch: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[None] | None = None
         self._next_probe = 0.0
         self._probe_delay = PROBE_BACKOFF[0]
-        self._waiter: concurrent.futures.Future[Any] | None = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._accepted: dict[str, int] = dict.fromkeys(TOPICS, 0)
-        self._settled = 0
-        self._stalled = False
+        self._outstanding = [0, 0, 0]
+        """Records written towards the producer process and not yet settled, by topic index."""
         self._last_transport: str | None = None
-        # Filled by the client's callbacks inside poll(), read after it returns.
-        self._ok: dict[str, int] = dict.fromkeys(self.plan.names.values(), 0)
-        self._bad: dict[tuple[str, str], int] = {}
-        self._client_errors: deque[KafkaError] = deque(maxlen=32)
-        self._fatal: list[KafkaError] = []
-        self._on_delivery = {name: self._delivery_callback(name) for name in self._ok}
-
-    # --- client callbacks (run in the thread that calls poll)
-
-    def _delivery_callback(self, topic: str) -> Callable[[KafkaError | None, Message], None]:
-        """The delivery-report callback of every message to ``topic``.
-
-        One callback per topic, passed with each message, instead of one for
-        the producer: it knows its topic without asking the message, which
-        is a call per record saved on the hottest path.
-        """
-        ok = self._ok
-        bad = self._bad
-
-        def on_delivery(err: KafkaError | None, msg: Message) -> None:
-            if err is None:
-                ok[topic] += 1
-            else:
-                key = (topic, str(err.str()))
-                bad[key] = bad.get(key, 0) + 1
-
-        return on_delivery
-
-    def _error_callback(self) -> Callable[[KafkaError], None]:
-        errors = self._client_errors
-        fatal = self._fatal
-
-        def on_error(err: KafkaError) -> None:
-            # A fatal error must not be pushed out of the bounded list by the
-            # transport errors that follow it.
-            (fatal if err.fatal() else errors).append(err)
-
-        return on_error
 
     # --- lifecycle
 
@@ -314,27 +216,66 @@ class KafkaSink(Sink):
                 + ", ".join(f"{e}→{n}" for e, n in self.plan.names.items())
                 + "); allowed: a distinct name per topic"
             )
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="kafka-poll"
-        )
         common = client_properties(self.settings)
-        conf: dict[str, Any] = {
-            **common,
-            "enable.idempotence": common.get("enable.idempotence", "true"),
-            "queue.buffering.max.messages": self.settings.buffer_size,
-            "logger": log,
-            "error_cb": self._error_callback(),
-        }
-        try:
-            # Building a client starts its threads; keep even that off the loop.
-            self._producer = await asyncio.to_thread(Producer, conf)
-        except (KafkaException, ValueError, TypeError) as exc:
-            raise SinkError(describe_config_error(self.settings, exc)) from None
-        self._pump = asyncio.create_task(self._pump_loop(), name="kafka-delivery-reports")
+        await self._start_producer(
+            {
+                **common,
+                "enable.idempotence": common.get("enable.idempotence", "true"),
+                "queue.buffering.max.messages": self.settings.buffer_size,
+            }
+        )
+        self._watch = asyncio.create_task(self._watch_loop(), name="kafka-watch")
         entities = await self._setup_topics({**common, "logger": log})
         self._entities = tuple(entities)
         self.status_changed()
         return entities
+
+    async def _start_producer(self, conf: dict[str, Any]) -> None:
+        """Start the producer process and hand it its configuration (over the socket)."""
+        ours, theirs = socket.socketpair()
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "defi_tui.sinks.kafka_producer",
+                str(theirs.fileno()),
+                pass_fds=(theirs.fileno(),),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._socket = ours
+        stderr = self._process.stderr
+        assert stderr is not None
+        # The reader gets a duplicate: a stream transport owns its socket, and
+        # the writer sends on the original with the loop's own sock_sendall.
+        # Its writer is kept: a writer closes its transport when it is collected.
+        reader, self._report_stream = await asyncio.open_unix_connection(sock=ours.dup())
+        loop = asyncio.get_running_loop()
+        self._started = loop.create_future()
+        self._tasks = [
+            asyncio.create_task(self._read_reports(reader), name="kafka-reports"),
+            asyncio.create_task(self._write_frames(ours), name="kafka-batches"),
+            asyncio.create_task(self._read_stderr(stderr), name="kafka-producer-stderr"),
+        ]
+        topics = [self.plan.names[entity] for entity in TOPICS]
+        config = {"conf": conf, "topics": topics, "stall_seconds": STALL_SECONDS}
+        await self._outbox.put(wire.frame(wire.CONFIG, config))
+        try:
+            kind, body = await asyncio.wait_for(asyncio.shield(self._started), START_TIMEOUT)
+        except TimeoutError:
+            await self._stop_producer()
+            raise SinkError(
+                f"the Kafka producer process did not start within {START_TIMEOUT:g}s"
+            ) from None
+        if kind != wire.READY:
+            await self._stop_producer()
+            if kind == wire.REFUSED:
+                raise SinkError(describe_config_error(self.settings, body))
+            raise SinkError(body)
 
     async def _setup_topics(self, conf: dict[str, Any]) -> list[EntityStatus]:
         plan = self.plan
@@ -442,134 +383,108 @@ class KafkaSink(Sink):
     async def publish(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        if self._producer is None:
+        if self._process is None:
             raise RuntimeError("publish() before open()")
         if self._state.state is ConnectionState.FAILED:
             self._count(records, self.tracker.failed, self._state.last_error or "producer failed")
             return
-        done = self._produce(records, 0)
-        while done < len(records):
-            if not await self._wait_for_room():
-                self._count(records[done:], self.tracker.dropped)
-                break
-            done = self._produce(records, done)
-        self._drain()
-
-    def _produce(self, records: Sequence[Record], start: int) -> int:
-        """Encode and queue ``records[start:]``; returns how far it got before the queue was full.
-
-        Each value is encoded right before its ``produce`` and released right
-        after (librdkafka copies it): cheaper than encoding the batch first,
-        whose thousands of live buffers cost more than the encoding itself.
-        """
-        assert self._producer is not None
-        produce = self._producer.produce
-        dumps = orjson.dumps
-        names = self.plan.names
-        tx_topic, px_topic, mp_topic = names[TRANSACTIONS], names[PRICES], names[MEMPOOL]
-        on_tx, on_px, on_mp = (self._on_delivery[t] for t in (tx_topic, px_topic, mp_topic))
-        tx, px = Transaction, DexPrice
-        tx_dict, px_dict, mp_dict = (
-            _BUILDERS[cls] for cls in (Transaction, DexPrice, MempoolSample)
+        # With the cluster unreachable nothing will make room soon: the
+        # overflow is dropped at once instead of holding the generator up.
+        batch, counts = wire.encode_batch(
+            records, drop_when_full=self._state.state is not ConnectionState.CONNECTED
         )
-        contracts = CONTRACTS
-        n_tx = n_px = n_mp = 0
-        n = len(records)
-        i = start
-        while i < n:
-            try:
-                for i in range(i, n):  # noqa: B020 - resumes after a failed record
-                    # Untyped on purpose: the type test below is the narrowing,
-                    # and indexing a tuple is the cheapest field access.
-                    r: Any = records[i]
-                    cls = type(r)
-                    # Positional arguments: topic, value, key, partition,
-                    # callback, on_delivery, timestamp (keywords cost more).
-                    # Counted after produce returns: a refused record is not.
-                    if cls is tx:
-                        sender = r[3]
-                        key = r[4] if sender in contracts else sender
-                        produce(tx_topic, dumps(tx_dict(r)), key, -1, on_tx, None, r[2])
-                        n_tx += 1
-                    elif cls is px:
-                        produce(px_topic, dumps(px_dict(r)), r[1], -1, on_px, None, r[0])
-                        n_px += 1
-                    else:
-                        produce(mp_topic, dumps(mp_dict(r)), str(r[1]), -1, on_mp, None, r[0])
-                        n_mp += 1
-                i = n
-            except BufferError:
-                break
-            except (KafkaException, orjson.JSONEncodeError) as exc:
-                # This record only (too large, unknown topic, not encodable, ...).
-                self._count(records[i : i + 1], self.tracker.failed, self._clean(_error_text(exc)))
-                i += 1
-        accepted = self._accepted
-        accepted[TRANSACTIONS] += n_tx
-        accepted[PRICES] += n_px
-        accepted[MEMPOOL] += n_mp
-        return i
-
-    async def _wait_for_room(self) -> bool:
-        """Backpressure: wait while deliveries progress; False once they have stalled.
-
-        With the cluster down (retrying) nothing will make room soon: the
-        overflow is dropped at once instead of holding the generator up.
-        """
-        self._drain()
-        if self._stalled or self._state.state is not ConnectionState.CONNECTED:
-            return False
-        deadline = time.monotonic() + STALL_SECONDS
-        while True:
-            if await self._poll_off_loop(min(WAIT_POLL, max(0.0, deadline - time.monotonic()))):
-                return True
-            if time.monotonic() >= deadline:
-                self._stalled = True
-                self._set_state(
-                    ConnectionState.RETRYING,
-                    f"no delivery confirmed for {STALL_SECONDS:g}s with the buffer full",
-                )
-                return False
+        for i, n in enumerate(counts):
+            self._outstanding[i] += n
+        # Waits while the producer process has no room: backpressure.
+        await self._outbox.put(wire.frame(wire.BATCH, batch))
 
     async def flush(self, timeout: float) -> int:
-        if self._producer is None:
+        if self._process is None:
             return 0
         deadline = time.monotonic() + timeout
-        self._drain()
-        while self.pending() > 0:
+        try:
+            # Every batch handed over so far is in the producer's queue or counted.
+            await asyncio.wait_for(self._sync(), timeout)
+        except TimeoutError:
+            return self.pending()
+        while self.pending() > 0 and not self._exited:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            await self._poll_off_loop(min(WAIT_POLL, remaining))
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), remaining)
+            except TimeoutError:
+                break
         return self.pending()
 
+    async def _sync(self) -> None:
+        """Return once the producer process has handled and reported every earlier frame."""
+        if self._exited:
+            return
+        token = next(self._tokens)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._syncs[token] = done
+        await self._outbox.put(wire.frame(wire.SYNC, token))
+        await done
+
     async def close(self) -> None:
-        for task in (self._pump, self._probe):
+        self._closing = True
+        for task in (self._watch, self._probe):
             if task is not None:
                 task.cancel()
                 try:
                     await task
                 except asyncio.CancelledError:
                     pass
-        self._pump = self._probe = None
-        if self._waiter is not None and not self._waiter.done():
-            # A poll still running in its thread (its caller was cancelled).
-            await asyncio.wrap_future(self._waiter)
-        self._drain()
-        for entity in TOPICS:
-            left = self._pending_of(entity)
-            if left > 0:
-                self.tracker.lost_on_stop(entity, left)
-        # No local name may keep a client alive: the last reference must go in
-        # the closing thread, or destroying the client would block the loop.
-        clients = [c for c in (self._producer, self._admin) if c is not None]
-        self._producer = self._admin = None
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
-        if clients:
+        self._watch = self._probe = None
+        if self._process is not None:
+            await self._stop_producer()
+        for i, entity in enumerate(TOPICS):
+            if self._outstanding[i] > 0:
+                self.tracker.lost_on_stop(entity, self._outstanding[i])
+                self._outstanding[i] = 0
+        if self._admin is not None:
+            # No local name may keep the client alive: the last reference must
+            # go in the closing thread, or destroying it would block the loop.
+            clients: list[Any] = [self._admin]
+            self._admin = None
             await self._destroy(clients)
         self._set_state(ConnectionState.CLOSED)
+
+    async def _stop_producer(self) -> None:
+        """Ask the producer process to stop; after :data:`CLOSE_WAIT` it is killed.
+
+        It reports once more before it goes, so records delivered until then
+        are counted; what its queue still holds is left for ``close`` to
+        count as lost on stop.
+        """
+        process = self._process
+        assert process is not None
+        self._process = None
+        self._closing = True
+        reports = self._tasks[0]
+        try:
+            await asyncio.wait_for(self._outbox.put(wire.frame(wire.STOP)), CLOSE_WAIT)
+            await asyncio.wait_for(asyncio.shield(reports), CLOSE_WAIT)
+        except TimeoutError:
+            log.warning("Kafka producer process did not stop within %ss; killing it", CLOSE_WAIT)
+        if process.returncode is None:
+            try:
+                await asyncio.wait_for(process.wait(), CLOSE_WAIT)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._report_stream is not None:
+            self._report_stream.close()
+            self._report_stream = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
     async def _destroy(self, clients: list[Any]) -> None:
         """Destroy clients in a thread of their own, waiting for it a bounded time.
@@ -585,9 +500,6 @@ class KafkaSink(Sink):
             try:
                 while clients:
                     client = clients.pop()
-                    if isinstance(client, Producer):
-                        # Pending records were counted as lost; do not wait for them.
-                        client.purge()
                     del client
             finally:
                 loop.call_soon_threadsafe(_set_done, done)
@@ -598,57 +510,118 @@ class KafkaSink(Sink):
         except TimeoutError:
             log.warning("Kafka client still closing after %ss; leaving it behind", CLOSE_WAIT)
 
-    # --- delivery reports
+    # --- talking to the producer process
 
-    def _drain(self) -> None:
-        """Serve delivery reports and client errors now, on the loop (never blocks)."""
-        if self._producer is None or (self._waiter is not None and not self._waiter.done()):
+    async def _write_frames(self, sock: socket.socket) -> None:
+        """Write queued frames whole, in order; one writer, so frames never interleave."""
+        loop = asyncio.get_running_loop()
+        while True:
+            pieces = await self._outbox.get()
+            if self._exited:
+                continue  # its records were counted when the process went
+            try:
+                for piece in pieces:
+                    await loop.sock_sendall(sock, piece)
+            except OSError as exc:
+                # The process is gone; the report reader sees it and counts.
+                log.debug("writing to the Kafka producer process failed: %s", exc)
+                self._exited = True
+
+    async def _read_reports(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                kind, length, n = wire.parse_head(await reader.readexactly(wire.HEAD_SIZE))
+                lengths = wire.parse_lengths(await reader.readexactly(n * wire.LENGTH_SIZE))
+                data = await reader.readexactly(length)
+                buffers = [await reader.readexactly(size) for size in lengths]
+                self._on_frame(kind, wire.decode(data, buffers))
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            log.debug("producer process closed its end: %r", exc)
+        await self._on_exit()
+
+    async def _read_stderr(self, stream: asyncio.StreamReader) -> None:
+        """Keep the last lines the process wrote to its error output: they explain a crash."""
+        rest = b""
+        while chunk := await stream.read(1 << 16):
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()[-1024:]
+            self._stderr.extend(line.decode(errors="replace") for line in lines[-STDERR_LINES:])
+        if rest:
+            self._stderr.append(rest.decode(errors="replace"))
+
+    def _on_frame(self, kind: bytes, body: Any) -> None:
+        if kind == wire.REPORT:
+            self._apply(body)
+        elif kind == wire.SYNCED:
+            done = self._syncs.pop(body, None)
+            if done is not None:
+                _set_done(done)
+        elif self._started is not None and not self._started.done():
+            self._started.set_result((kind, body))
+
+    async def _on_exit(self) -> None:
+        """The producer process closed its end: stopped when asked, or died."""
+        self._exited = True
+        for done in self._syncs.values():
+            _set_done(done)
+        self._syncs.clear()
+        self._progress.set()
+        process = self._process
+        if self._closing or process is None:
             return
-        self._producer.poll(0)
-        self._apply()
+        code = await process.wait()
+        # Its last words explain a crash; a traceback ends with the error line.
+        last = next((line for line in reversed(self._stderr) if line.strip()), "")
+        why = self._clean(f"the Kafka producer process exited with code {code}")
+        if last:
+            why += f": {self._clean(last.strip())}"
+        if self._started is not None and not self._started.done():
+            self._started.set_result((wire.STOP, why))
+        self._set_state(ConnectionState.FAILED, why)
+        for i, entity in enumerate(TOPICS):
+            if self._outstanding[i] > 0:
+                self.tracker.failed(entity, self._outstanding[i], why)
+                self._outstanding[i] = 0
 
-    async def _poll_off_loop(self, timeout: float) -> bool:
-        """Poll in a thread for up to ``timeout`` s; whether any record was settled."""
-        assert self._producer is not None and self._executor is not None
-        before = self._settled
-        if self._waiter is None or self._waiter.done():
-            self._waiter = self._executor.submit(self._producer.poll, timeout)
-        await asyncio.wrap_future(self._waiter)
-        self._apply()
-        return self._settled > before
-
-    def _apply(self) -> None:
-        """Hand what the callbacks collected to the tracker: one call per topic."""
+    def _apply(self, report: wire.Report) -> None:
+        """Hand a report to the tracker: one call per topic and outcome."""
+        outstanding = self._outstanding
         settled = 0
-        for name, n in self._ok.items():
+        for i, n in enumerate(report.delivered):
             if n:
-                self._ok[name] = 0
+                outstanding[i] -= n
                 settled += n
-                self.tracker.delivered(self._entity_of[name], n)
-        if self._bad:
-            bad = list(self._bad.items())
-            self._bad.clear()
-            for (name, error), n in bad:
-                settled += n
-                self.tracker.failed(self._entity_of[name], n, f"{name}: {self._clean(error)}")
-        if settled:
-            self._settled += settled
-            self._stalled = False
-            if self._state.state is ConnectionState.RETRYING:
-                self._set_state(ConnectionState.CONNECTED)
-        while self._client_errors:
-            self._on_client_error(self._client_errors.popleft())
-        if self._fatal:
-            self._on_client_error(self._fatal.pop(0))
+                self.tracker.delivered(TOPICS[i], n)
+        for i, n in enumerate(report.dropped):
+            if n:
+                outstanding[i] -= n
+                self.tracker.dropped(TOPICS[i], n)
+        for i, error, n in report.failed:
+            outstanding[i] -= n
+            settled += n
+            name = self.plan.names[TOPICS[i]]
+            self.tracker.failed(TOPICS[i], n, f"{name}: {self._clean(error)}")
+        for level, line in report.logs:
+            log.log(level, "%s", self._clean(line))
+        if settled and self._state.state is ConnectionState.RETRYING:
+            self._set_state(ConnectionState.CONNECTED)
+        for err in report.errors:
+            self._on_client_error(err)
+        if report.stalled:
+            self._set_state(
+                ConnectionState.RETRYING,
+                f"no delivery confirmed for {STALL_SECONDS:g}s with the buffer full",
+            )
+        self._progress.set()
 
-    def _on_client_error(self, err: KafkaError) -> None:
-        text = self._clean(str(err.str()))
-        if err.fatal():
+    def _on_client_error(self, err: wire.ClientError) -> None:
+        text = self._clean(err.text)
+        if err.fatal:
             self._set_state(ConnectionState.FAILED, f"fatal: {text}")
             return
         if self._state.state in (ConnectionState.FAILED, ConnectionState.CLOSED):
             return
-        code = err.code()
+        code = err.code
         if code == KafkaError._ALL_BROKERS_DOWN:
             self._set_state(ConnectionState.RETRYING, self._last_transport or text)
         elif code in (KafkaError._TRANSPORT, KafkaError._RESOLVE):
@@ -662,10 +635,11 @@ class KafkaSink(Sink):
         else:
             self._set_state(ConnectionState.RETRYING, text)
 
-    async def _pump_loop(self) -> None:
+    # --- while retrying
+
+    async def _watch_loop(self) -> None:
         while True:
-            await asyncio.sleep(PUMP_INTERVAL)
-            self._drain()
+            await asyncio.sleep(WATCH_INTERVAL)
             if (
                 self._state.state is ConnectionState.RETRYING
                 and (self._probe is None or self._probe.done())
@@ -675,12 +649,12 @@ class KafkaSink(Sink):
 
     async def _reach(self) -> None:
         """While retrying, ask the cluster for metadata now and then: it says when it is back."""
-        producer = self._producer
-        if producer is None:
+        admin = self._admin
+        if admin is None:
             return
         try:
             await asyncio.to_thread(
-                producer.list_topics, self.plan.names[TRANSACTIONS], timeout=PROBE_TIMEOUT
+                admin.list_topics, self.plan.names[TRANSACTIONS], timeout=PROBE_TIMEOUT
             )
         except KafkaException:
             self._next_probe = time.monotonic() + self._probe_delay
@@ -699,12 +673,8 @@ class KafkaSink(Sink):
     def _clean(self, text: str) -> str:
         return redact(text, self._secrets) if self._secrets else text
 
-    def _pending_of(self, entity: str) -> int:
-        c = self.tracker.counters[entity]
-        return max(0, self._accepted[entity] - c.delivered - c.failed - c.lost_on_stop)
-
     def pending(self) -> int:
-        return sum(self._pending_of(entity) for entity in TOPICS)
+        return sum(self._outstanding)
 
     def status(self) -> SinkStatus:
         return SinkStatus(
