@@ -7,10 +7,13 @@ core. Run by the sink as ``python -m defi_tui.sinks.kafka_producer FD``, where
 FD is its end of a socket pair; the configuration, secrets included, comes
 over that socket and never on the command line.
 
-One thread reads frames into a queue of one (so a producer that waits holds
-the sink back instead of piling batches up); the main thread produces, serves
-delivery reports and writes what it learnt back as :class:`~.kafka_wire.Report`
-frames. The producer's queue (``queue.buffering.max.messages``) is the bounded
+One thread does everything: it reads a frame when one is there (a producer
+waiting for room reads nothing, which holds the sink back instead of piling
+batches up), produces, serves delivery reports and writes what it learnt back
+as :class:`~.kafka_wire.Report` frames; a second thread would only fight it
+for the interpreter lock.
+
+The producer's queue (``queue.buffering.max.messages``) is the bounded
 buffer. When it is full: if the sink says the cluster is not reachable the
 overflow is dropped at once; otherwise this process waits for room while the
 cluster keeps confirming deliveries, and once nothing has been confirmed for
@@ -21,11 +24,10 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
+import select
 import signal
 import socket
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -174,22 +176,26 @@ class ProducerProcess:
         self._log.lines.clear()
         send(self._conn, wire.REPORT, report)
 
-    def serve(self, inbox: queue.Queue[tuple[bytes, Any]]) -> None:
+    def serve(self) -> None:
         """Handle frames until STOP or the sink's end closes."""
         poll = self.producer.poll
+        conn = self._conn
+        read = _reader(conn)
         while True:
-            try:
-                kind, body = inbox.get(timeout=IDLE_WAIT)
-            except queue.Empty:
+            if not select.select([conn], [], [], IDLE_WAIT)[0]:
                 poll(0)
                 self.report()
                 continue
+            try:
+                kind, body = wire.read_frame(read)
+            except EOFError:
+                kind, body = wire.STOP, None
             if kind == wire.BATCH:
                 self.produce(body)
             elif kind == wire.SYNC:
                 poll(0)
                 self.report()
-                send(self._conn, wire.SYNCED, body)
+                send(conn, wire.SYNCED, body)
                 continue
             elif kind == wire.STOP:
                 poll(0)
@@ -209,14 +215,25 @@ def send(conn: socket.socket, kind: bytes, body: Any = None) -> None:
         conn.sendall(piece)
 
 
-def _read_frames(conn: socket.socket, inbox: queue.Queue[tuple[bytes, Any]]) -> None:
-    """Reader thread: frames into the inbox; STOP when the sink's end is gone."""
-    stream = conn.makefile("rb")
-    try:
-        while True:
-            inbox.put(wire.read_frame(stream.read))
-    except (EOFError, OSError):
-        inbox.put((wire.STOP, None))
+def _reader(conn: socket.socket) -> Callable[[int], bytes]:
+    """Blocking exact reads: each one call, straight into the bytes it returns."""
+
+    def read(n: int) -> bytes:
+        data = conn.recv(n, socket.MSG_WAITALL)
+        if len(data) == n or not data:
+            return data
+        # Cut short (by a signal): read on until n bytes or the end.
+        parts = [data]
+        got = len(data)
+        while got < n:
+            more = conn.recv(n - got, socket.MSG_WAITALL)
+            if not more:
+                break
+            parts.append(more)
+            got += len(more)
+        return b"".join(parts)
+
+    return read
 
 
 def main(argv: list[str]) -> int:
@@ -227,9 +244,10 @@ def main(argv: list[str]) -> int:
     # Nothing else may write to the socket, and a stray print must not reach
     # the sink's terminal: standard output goes where standard error goes.
     os.dup2(2, 1)
-    inbox: queue.Queue[tuple[bytes, Any]] = queue.Queue(maxsize=1)
-    threading.Thread(target=_read_frames, args=(conn, inbox), daemon=True).start()
-    kind, config = inbox.get()
+    try:
+        kind, config = wire.read_frame(_reader(conn))
+    except EOFError:
+        return 0
     if kind != wire.CONFIG:
         return 0
     try:
@@ -238,7 +256,7 @@ def main(argv: list[str]) -> int:
         send(conn, wire.REFUSED, _error_text(exc))
         return 2
     send(conn, wire.READY)
-    process.serve(inbox)
+    process.serve()
     conn.shutdown(socket.SHUT_WR)
     # Records still queued are the sink's to count as lost on stop; destroying
     # the client would wait for them (or for requests a broker never answers).
