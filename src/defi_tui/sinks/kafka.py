@@ -69,6 +69,8 @@ PROBE_TIMEOUT = 1.0
 """Longest wait of one reachability check (seconds)."""
 CLOSE_WAIT = 2.0
 """How long ``close`` waits for the producer process and the admin client to finish (seconds)."""
+SOCKET_BUFFER = 4 << 20
+"""Bytes each end of the socket to the producer process may hold (the system may cap it)."""
 STDERR_LINES = 20
 """Lines of the producer process's error output kept to explain its exit."""
 
@@ -233,6 +235,8 @@ class KafkaSink(Sink):
     async def _start_producer(self, conf: dict[str, Any]) -> None:
         """Start the producer process and hand it its configuration (over the socket)."""
         ours, theirs = socket.socketpair()
+        for end in (ours, theirs):
+            _widen(end)
         try:
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -695,6 +699,20 @@ class KafkaSink(Sink):
 def _renamed(entity: str, topic: str) -> str:
     """``"topic NAME: "`` when the topic is not named like its entity, else nothing."""
     return "" if topic == entity else f"topic {topic}: "
+
+
+def _widen(sock: socket.socket) -> None:
+    """Give the socket room for several batches (as much as the system allows).
+
+    With the default (about 200 kB, a third of one unthrottled batch) the
+    generator and the producer process keep waking each other up and take
+    turns instead of running side by side: about a fifth of the rate lost.
+    """
+    for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+        except OSError:
+            pass  # more than this system allows: its default will do
 
 
 def _set_done(future: asyncio.Future[None]) -> None:
