@@ -1,12 +1,14 @@
 """Unthrottled load into librdkafka's mock cluster, next to the client's own limit.
 
-Three measurements per round, each into a fresh mock cluster (3 brokers on
+Four measurements per round, each into a fresh mock cluster (3 brokers on
 127.0.0.1) whose topics exist beforehand:
 
 - plain: a bare ``Producer.produce`` loop with the kafka sink's producer
   settings (idempotence, queue size, delivery-report callback that counts),
   sending pre-serialized values taken from the simulator's own records (same
   sizes), no key, to one topic; what this client can do from Python;
+- keyed: the same loop sending each value to its record's topic with the
+  sink's key and timestamp: what the client can do with the sink's messages;
 - engine: ``defi-event-generator --sink kafka --rate 0 --count N`` in
   process: the real Engine and simulator generating, the Kafka sink
   serializing and keying, its producer process producing and counting
@@ -17,7 +19,7 @@ Three measurements per round, each into a fresh mock cluster (3 brokers on
 Rates count delivery-confirmed records over the time from the first record
 to the last confirmation. Each measurement runs in a fresh process (its own
 mock cluster, no leftovers of the previous one in memory); rounds alternate
-so that a noisy machine slows all three alike; medians and ratios are
+so that a noisy machine slows all four alike; medians and ratios are
 printed (a ratio is the median of the rounds' own ratios), and for engine
 and sink the CPU time per record of the event-loop thread and of the
 producer process, which a busy machine disturbs less than wall-clock rates.
@@ -42,10 +44,10 @@ from confluent_kafka import Producer
 
 from defi_tui.config import Settings
 from defi_tui.engine import LOAD_BATCH, Engine
-from defi_tui.events import TOPICS, Record
+from defi_tui.events import TOPICS, Record, topic_of
 from defi_tui.simulator import Simulator
 from defi_tui.sinks.kafka import KafkaSink, client_properties
-from defi_tui.sinks.kafka_wire import encode_value
+from defi_tui.sinks.kafka_wire import encode_value, record_key
 
 PLAIN_TOPIC = "plain_baseline"
 
@@ -76,14 +78,39 @@ def settings_for(cluster: MockCluster, n: int) -> Settings:
     )
 
 
-def sample_values(n: int) -> list[bytes]:
-    """Pre-serialized values with the sizes of the engine's records (same mix)."""
+def sample_records(n: int) -> list[Record]:
+    """The engine's normal records (same mix), built beforehand."""
     sim = Simulator(7)
     records: list[Record] = []
     while len(records) < n:
         for tick in sim.normal_ticks(1000, 1_767_225_600_000):
             records.extend(tick)
-    return [encode_value(r) for r in records[:n]]
+    del records[n:]
+    return records
+
+
+def sample_values(n: int) -> list[bytes]:
+    """Pre-serialized values with the sizes of the engine's records (same mix)."""
+    return [encode_value(r) for r in sample_records(n)]
+
+
+def counting_producer(settings: Settings) -> tuple[Producer, list[int]]:
+    """A producer with the sink's settings, and the count its delivery callback keeps."""
+    delivered = [0]
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        if err is None:
+            delivered[0] += 1
+
+    producer = Producer(
+        {
+            **client_properties(settings),
+            "enable.idempotence": "true",
+            "queue.buffering.max.messages": settings.buffer_size,
+            "on_delivery": on_delivery,
+        }
+    )
+    return producer, delivered
 
 
 def producer_cpu_us(n: int) -> float:
@@ -96,21 +123,7 @@ def plain(n: int) -> tuple[float, float, float]:
     """A bare produce loop with the sink's producer settings: delivered records/s."""
     cluster = MockCluster()
     settings = settings_for(cluster, n)
-    delivered = 0
-
-    def on_delivery(err: Any, msg: Any) -> None:
-        nonlocal delivered
-        if err is None:
-            delivered += 1
-
-    producer = Producer(
-        {
-            **client_properties(settings),
-            "enable.idempotence": "true",
-            "queue.buffering.max.messages": settings.buffer_size,
-            "on_delivery": on_delivery,
-        }
-    )
+    producer, delivered = counting_producer(settings)
     produce, poll = producer.produce, producer.poll
     pool = itertools.cycle(sample_values(30_000))
     start = time.perf_counter()
@@ -126,7 +139,35 @@ def plain(n: int) -> tuple[float, float, float]:
             poll(0)
     producer.flush(60)
     elapsed = time.perf_counter() - start
-    assert delivered == n, f"plain loop delivered {delivered} of {n}"
+    assert delivered[0] == n, f"plain loop delivered {delivered[0]} of {n}"
+    return n / elapsed, 0.0, 0.0
+
+
+def keyed(n: int) -> tuple[float, float, float]:
+    """The bare loop with the sink's topics, keys and timestamps: delivered records/s."""
+    cluster = MockCluster()
+    settings = settings_for(cluster, n)
+    producer, delivered = counting_producer(settings)
+    produce, poll = producer.produce, producer.poll
+    messages = [
+        (topic_of(r), encode_value(r), record_key(r), r.event_timestamp)
+        for r in sample_records(30_000)
+    ]
+    pool = itertools.cycle(messages)
+    start = time.perf_counter()
+    for i in range(n):
+        topic, value, key, ts = next(pool)
+        while True:
+            try:
+                produce(topic, value, key, -1, None, None, ts)
+                break
+            except BufferError:
+                poll(0.005)
+        if not i & 1023:
+            poll(0)
+    producer.flush(60)
+    elapsed = time.perf_counter() - start
+    assert delivered[0] == n, f"keyed loop delivered {delivered[0]} of {n}"
     return n / elapsed, 0.0, 0.0
 
 
@@ -147,12 +188,7 @@ def sink_only(n: int) -> tuple[float, float, float]:
     """Records generated beforehand, published in the engine's batches: delivered records/s."""
     cluster = MockCluster()
     settings = settings_for(cluster, n)
-    sim = Simulator(7)
-    records: list[Record] = []
-    while len(records) < n:
-        for tick in sim.normal_ticks(1000, 1_767_225_600_000):
-            records.extend(tick)
-    del records[n:]
+    records = sample_records(n)
 
     async def go() -> tuple[float, float, float]:
         sink = KafkaSink(settings)
@@ -170,7 +206,7 @@ def sink_only(n: int) -> tuple[float, float, float]:
     return asyncio.run(go())
 
 
-MEASURES = {"plain": plain, "engine": engine, "sink": sink_only}
+MEASURES = {"plain": plain, "keyed": keyed, "engine": engine, "sink": sink_only}
 
 
 def measure_in_child(name: str, n: int) -> tuple[float, float, float]:
@@ -210,18 +246,22 @@ def main() -> None:
             f"round {i + 1}: " + "  ".join(f"{name} {r[-1]:,.0f}/s" for name, r in rates.items()),
             file=sys.stderr,
         )
-    p, e, s = (statistics.median(rates[k]) for k in ("plain", "engine", "sink"))
+    p, k, e, s = (statistics.median(rates[m]) for m in ("plain", "keyed", "engine", "sink"))
     ce, cs = statistics.median(cpus["engine"]), statistics.median(cpus["sink"])
     pe, ps = (statistics.median(producer_cpus[k]) for k in ("engine", "sink"))
     # Each round's own ratio first: the plain loop's rate swings between
     # rounds, and a ratio taken within one round cancels that swing.
-    re, rs = (
-        statistics.median(x / y for x, y in zip(rates[k], rates["plain"], strict=True))
-        for k in ("engine", "sink")
+    rk, re, rs = (
+        statistics.median(x / y for x, y in zip(rates[m], rates["plain"], strict=True))
+        for m in ("keyed", "engine", "sink")
     )
     print(f"records per run:                      {n:,} (median of {args.rounds} rounds)")
     print(f"mean value size:                      {size:.0f} bytes")
     print(f"plain Producer.produce loop:          {p:>10,.0f} records/s delivered")
+    print(
+        f"same loop, sink's topics/keys/times:  {k:>10,.0f} records/s delivered"
+        f"  ({rk:.0%} of plain)"
+    )
     print(
         f"engine -> kafka sink (--rate 0):      {e:>10,.0f} records/s delivered"
         f"  ({re:.0%} of plain; CPU per record: loop thread {ce:.2f} µs,"
