@@ -77,11 +77,11 @@ def summary_lines(summary: RunSummary) -> list[str]:
             f"{s.lost_on_stop:>7,}"
         )
     total = summary.total.produced
-    attacks = f"{summary.attacks} attack{'s' if summary.attacks != 1 else ''}"
-    lines.append(
-        f"{total:,} records in {summary.elapsed:.1f}s "
-        f"({summary.records_per_second:,.1f} records/s), {attacks}"
-    )
+    attacks = f"{summary.attacks:,} attack{'s' if summary.attacks != 1 else ''}"
+    rate = summary.records_per_second
+    # A tenth matters at the default few records/s, not at a load run's hundreds of thousands.
+    rate_text = f"{rate:,.1f}" if rate < 100 else f"{rate:,.0f}"
+    lines.append(f"{total:,} records in {summary.elapsed:.1f}s ({rate_text} records/s), {attacks}")
     if summary.total.lost_on_stop:
         lines.append(
             f"⚠️  {summary.total.lost_on_stop:,} records were still pending when the "

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from defi_tui.cli import summary_lines
+from defi_tui.engine import RunSummary, TopicStats
 from defi_tui.events import TOPICS, from_dict
 from support.process import clean_env, generator
 
@@ -103,3 +105,18 @@ def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert b"Traceback" not in err
+
+
+def test_the_summary_line_reads_well_at_a_few_and_at_a_million_records_per_second() -> None:
+    topics = {
+        t: TopicStats(produced=n, delivered=n) for t, n in zip(TOPICS, (28, 24, 24), strict=True)
+    }
+    slow = summary_lines(RunSummary(topics, elapsed=14.0, attacks=2, records_per_second=5.43))
+    assert slow[-1] == "76 records in 14.0s (5.4 records/s), 2 attacks"
+    topics = {
+        t: TopicStats(produced=n) for t, n in zip(TOPICS, (350_650, 324_675, 324_675), strict=True)
+    }
+    fast = RunSummary(topics, elapsed=1.72, attacks=12_987, records_per_second=581_397.24)
+    assert summary_lines(fast)[-1] == (
+        "1,000,000 records in 1.7s (581,397 records/s), 12,987 attacks"
+    )
