@@ -30,6 +30,7 @@ from .engine import (
     RunSummary,
     SinkReady,
     Stopped,
+    rate_text,
 )
 from .events import TOPICS, to_json_str, to_jsonl, topic_of
 from .sinks import SinkError, create_sink
@@ -78,10 +79,8 @@ def summary_lines(summary: RunSummary) -> list[str]:
         )
     total = summary.total.produced
     attacks = f"{summary.attacks:,} attack{'s' if summary.attacks != 1 else ''}"
-    rate = summary.records_per_second
-    # A tenth matters at the default few records/s, not at a load run's hundreds of thousands.
-    rate_text = f"{rate:,.1f}" if rate < 100 else f"{rate:,.0f}"
-    lines.append(f"{total:,} records in {summary.elapsed:.1f}s ({rate_text} records/s), {attacks}")
+    rate = rate_text(summary.records_per_second)
+    lines.append(f"{total:,} records in {summary.elapsed:.1f}s ({rate} records/s), {attacks}")
     if summary.total.lost_on_stop:
         lines.append(
             f"⚠️  {summary.total.lost_on_stop:,} records were still pending when the "

@@ -136,6 +136,14 @@ class TopicStats:
         )
 
 
+def rate_text(records_per_second: float) -> str:
+    """``5.4`` or ``581,397``: a rate as the CLI summary and the dashboard show it."""
+    # A tenth matters at the default few records/s, not at a load run's hundreds of thousands.
+    return (
+        f"{records_per_second:,.1f}" if records_per_second < 100 else f"{records_per_second:,.0f}"
+    )
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """Counters of a run: live from :meth:`Engine.stats`, final in :class:`Stopped`."""

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from defi_tui.cli import summary_lines
-from defi_tui.engine import RunSummary, TopicStats
+from defi_tui.engine import RunSummary, TopicStats, rate_text
 from defi_tui.events import TOPICS, from_dict
 from support.process import clean_env, generator
 
@@ -120,3 +120,13 @@ def test_the_summary_line_reads_well_at_a_few_and_at_a_million_records_per_secon
     assert summary_lines(fast)[-1] == (
         "1,000,000 records in 1.7s (581,397 records/s), 12,987 attacks"
     )
+
+
+def test_a_rate_keeps_a_tenth_only_below_a_hundred() -> None:
+    assert [rate_text(r) for r in (0.0, 5.43, 99.94, 100.0, 1_234.5)] == [
+        "0.0",
+        "5.4",
+        "99.9",
+        "100",
+        "1,234",
+    ]

@@ -8,6 +8,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from ...engine import rate_text
+
 
 def seconds_text(seconds: float) -> str:
     """``5s``, ``0.5s``, ``2m``, ``1h30m``: an interval in few cells."""
@@ -91,8 +93,8 @@ class StatusBar(Widget):
         text.append("  up ", label)
         text.append(uptime_text(self.uptime))
         text.append("  ")
-        text.append(f"{self.rate:,.1f}")
+        text.append(rate_text(self.rate))
         text.append(" rec/s", label)
         text.append("  attacks ", label)
-        text.append(str(self.attacks))
+        text.append(f"{self.attacks:,}")
         return text
